@@ -1,0 +1,5 @@
+import sys
+
+from nas_resnext.cli import main
+
+sys.exit(main())

@@ -1,0 +1,185 @@
+"""Iso-complexity families: the paper's Table 2 method (and Table 4's "2x complexity" question).
+
+For each value of a varied axis, the solved axis is set to the value whose complexity (params by default,
+as in the paper, or FLOPs) is nearest to a target: the reference's own complexity, or a multiple of it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nas_resnext.architecture import AXES, Architecture
+from nas_resnext.complexity import Complexity, count_analytic
+from nas_resnext.errors import ConfigError
+
+MATCHES = ("params", "flops")
+_MAX_AXIS_VALUE = 1 << 16  # beyond this no real network lies; stop growing the search bracket
+_TARGET_RE = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>x?)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A complexity to match: ``multiple`` times the reference's, or an absolute count."""
+
+    match: str
+    value: int
+
+
+@dataclass(frozen=True)
+class FamilyMember:
+    arch: Architecture
+    axis: str  # the axis this member varies (or, in a spending plan, the axis it spends on)
+    value: Any  # the varied axis' value (a depths tuple for "depth")
+    complexity: Complexity
+    target: int
+    match: str
+
+    @property
+    def rel_diff(self) -> float:
+        """Signed relative difference of the matched quantity from the target."""
+        return (_measure(self.complexity, self.match) - self.target) / self.target
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "name": self.arch.name,
+            "axis": self.axis,
+            "cardinality": self.arch.cardinality,
+            "bottleneck_width": self.arch.bottleneck_width,
+            "group_width": self.arch.group_width,
+            "width": self.arch.width,
+            "depths": list(self.arch.depths),
+            "params": self.complexity.params,
+            "flops": self.complexity.flops,
+            "rel_diff": self.rel_diff,
+        }
+
+
+def normalize_axis(name: str, field: str = "axis") -> str:
+    axis = name.strip().lower().replace("-", "_")
+    axis = {"c": "cardinality", "d": "bottleneck_width", "depths": "depth"}.get(axis, axis)
+    if axis not in AXES:
+        raise ConfigError(field, name, " | ".join(AXES))
+    return axis
+
+
+def _measure(complexity: Complexity, match: str) -> int:
+    return complexity.params if match == "params" else complexity.flops
+
+
+def axis_value(arch: Architecture, axis: str) -> Any:
+    return arch.depths if axis == "depth" else getattr(arch, axis)
+
+
+def with_axis(arch: Architecture, axis: str, value: Any) -> Architecture:
+    """``arch`` with one axis changed; a depth value is a tuple of blocks per stage."""
+    return arch.replace(depths=tuple(value)) if axis == "depth" else arch.replace(**{axis: value})
+
+
+def scaled_depths(reference: Sequence[int], total_blocks: int) -> tuple[int, ...]:
+    """Distribute ``total_blocks`` over the stages in the reference's proportions (each stage >= 1).
+
+    This is how depth is *solved*: the stage ratio of the reference is kept (3,4,6,3 doubles to 6,8,12,6).
+    Largest remainders go first; ties go to the later stage, which is cheaper per block in FLOPs.
+    """
+    stages = len(reference)
+    if total_blocks < stages:
+        raise ConfigError("total_blocks", total_blocks, f"an integer >= {stages} (one block per stage)")
+    spare = total_blocks - stages
+    quotas = [spare * r / sum(reference) for r in reference]
+    blocks = [math.floor(q) for q in quotas]
+    order = sorted(range(stages), key=lambda i: (quotas[i] - blocks[i], i), reverse=True)
+    for i in order[: spare - sum(blocks)]:
+        blocks[i] += 1
+    return tuple(1 + b for b in blocks)
+
+
+def _candidate(arch: Architecture, axis: str, value: int) -> Architecture:
+    if axis == "depth":
+        return arch.replace(depths=scaled_depths(arch.depths, value))
+    return arch.replace(**{axis: value})
+
+
+def solve_axis(arch: Architecture, axis: str, target: int, match: str = "params") -> Architecture:
+    """The setting of ``axis`` (other axes fixed) whose complexity is nearest ``target``; ties go smaller.
+
+    Depth is solved as a total block count in the reference's stage proportions (see ``scaled_depths``).
+    """
+    axis = normalize_axis(axis, "solve")
+    if match not in MATCHES:
+        raise ConfigError("match", match, " | ".join(MATCHES))
+    lowest = len(arch.depths) if axis == "depth" else 1
+
+    def cost(value: int) -> int:
+        return _measure(count_analytic(_candidate(arch, axis, value)), match)
+
+    # Complexity grows with every axis, so double until the target is passed, then scan the bracket
+    # exhaustively (counting is microseconds, and depth's proportional split is not strictly monotone).
+    high = max(lowest, 1)
+    while cost(high) < target:
+        if high >= _MAX_AXIS_VALUE:
+            raise ConfigError("target", target, f"a {match} count reachable by growing {axis}")
+        high *= 2
+    best = min(range(lowest, 2 * high + 1), key=lambda v: (abs(cost(v) - target), v))
+    return _candidate(arch, axis, best)
+
+
+def parse_target(text: str | float | None, reference: Complexity, match: str) -> int:
+    """``None`` -> the reference's own complexity; ``"2x"`` -> twice it; a number -> absolute, in
+    millions of params (``match="params"``) or GFLOPs (``match="flops"``)."""
+    base = _measure(reference, match)
+    if text is None:
+        return base
+    parsed = _TARGET_RE.match(str(text))
+    unit = "Mparams" if match == "params" else "GFLOPs"
+    allowed = f"a multiple of the reference such as 2x, or a positive number of {unit}"
+    if not parsed or float(parsed["value"]) <= 0:
+        raise ConfigError("target", text, allowed)
+    value = float(parsed["value"])
+    if parsed["unit"]:
+        return round(base * value)
+    return round(value * (1e6 if match == "params" else 1e9))
+
+
+def iso_complexity_family(
+    reference: Architecture,
+    vary: str,
+    values: Sequence[Any],
+    solve: str = "bottleneck_width",
+    match: str = "params",
+    target: str | float | None = None,
+) -> list[FamilyMember]:
+    """One member per value of ``vary``, with ``solve`` chosen to match the target complexity."""
+    vary, solve = normalize_axis(vary, "vary"), normalize_axis(solve, "solve")
+    if vary == solve:
+        raise ConfigError("solve", solve, f"an axis other than the varied one ({vary})")
+    if match not in MATCHES:
+        raise ConfigError("match", match, " | ".join(MATCHES))
+    if not values:
+        raise ConfigError(vary, list(values), "at least one value")
+    goal = parse_target(target, count_analytic(reference), match)
+    members = []
+    for value in values:
+        varied = with_axis(reference, vary, value)
+        solved = solve_axis(varied, solve, goal, match)
+        members.append(
+            FamilyMember(solved, vary, axis_value(solved, vary), count_analytic(solved), goal, match)
+        )
+    return members
+
+
+def spending_plan(
+    reference: Architecture, target: str | float = "2x", match: str = "flops"
+) -> list[FamilyMember]:
+    """The paper's Table 4 question: reach ``target`` by growing one axis at a time (each axis a row)."""
+    if match not in MATCHES:
+        raise ConfigError("match", match, " | ".join(MATCHES))
+    goal = parse_target(target, count_analytic(reference), match)
+    members = []
+    for axis in AXES:
+        grown = solve_axis(reference, axis, goal, match)
+        members.append(FamilyMember(grown, axis, axis_value(grown, axis), count_analytic(grown), goal, match))
+    return members

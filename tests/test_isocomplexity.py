@@ -1,0 +1,140 @@
+"""Iso-complexity families: the paper's Table 2, other axis pairs, targets, and the Table 4 plan."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from nas_resnext import (
+    ConfigError,
+    count_analytic,
+    get_preset,
+    iso_complexity_family,
+    solve_axis,
+    spending_plan,
+)
+from nas_resnext.isocomplexity import parse_target, scaled_depths
+
+
+def test_reproduces_paper_table2_bottleneck_widths() -> None:
+    # Table 2: at ResNet-50's complexity, C = 1, 2, 4, 8, 32 take d = 64, 40, 24, 14, 4.
+    family = iso_complexity_family(get_preset("resnet50").architecture(), "cardinality", [1, 2, 4, 8, 32])
+    assert [(m.arch.cardinality, m.arch.bottleneck_width) for m in family] == [
+        (1, 64),
+        (2, 40),
+        (4, 24),
+        (8, 14),
+        (32, 4),
+    ]
+    assert [m.arch.group_width for m in family] == [64, 80, 96, 112, 128]  # Table 2's "width of group conv."
+    assert all(abs(m.rel_diff) < 0.025 for m in family)
+
+
+def test_each_member_is_the_nearest_choice() -> None:
+    reference = get_preset("resnet50").architecture()
+    target = count_analytic(reference).params
+    for member in iso_complexity_family(reference, "cardinality", [2, 4, 8]):
+        d = member.arch.bottleneck_width
+        best = abs(member.complexity.params - target)
+        for neighbour in (d - 1, d + 1):
+            other = count_analytic(member.arch.replace(bottleneck_width=neighbour)).params
+            assert abs(other - target) >= best
+
+
+def test_match_flops_targets_flops() -> None:
+    reference = get_preset("resnet50").architecture()
+    family = iso_complexity_family(reference, "cardinality", [1, 8], match="flops")
+    assert family[1].arch.bottleneck_width == 13  # 8x14d is 4.4% over in FLOPs, 8x13d is 3.3% under
+    assert family[1].target == count_analytic(reference).flops
+
+
+def test_vary_width_solve_cardinality() -> None:
+    reference = get_preset("resnext50_32x4d").architecture()
+    family = iso_complexity_family(reference, "width", [48, 64, 80], solve="cardinality")
+    cardinalities = [m.arch.cardinality for m in family]
+    assert cardinalities[1] == 32
+    assert cardinalities[0] > 32 > cardinalities[2]  # a narrower network affords more groups
+
+
+def test_vary_depth_solve_width() -> None:
+    reference = get_preset("resnext50_32x4d").architecture()
+    family = iso_complexity_family(reference, "depth", [(2, 2, 2, 2), (3, 4, 23, 3)], solve="width")
+    assert family[0].arch.depths == (2, 2, 2, 2) and family[0].arch.width > 64
+    assert family[1].arch.depths == (3, 4, 23, 3) and family[1].arch.width < 64
+    assert all(abs(m.rel_diff) < 0.05 for m in family)
+
+
+def test_solve_depth_keeps_stage_proportions() -> None:
+    reference = get_preset("resnet50").architecture()
+    deeper = solve_axis(reference, "depth", 2 * count_analytic(reference).params, "params")
+    assert sum(deeper.depths) > 16
+    assert deeper.depths[2] == max(deeper.depths)
+
+
+def test_target_multiple_doubles_the_complexity() -> None:
+    reference = get_preset("resnext50_32x4d").architecture()
+    family = iso_complexity_family(reference, "cardinality", [32, 64], target="2x", match="flops")
+    assert family[0].target == 2 * count_analytic(reference).flops
+    assert all(abs(m.rel_diff) < 0.06 for m in family)
+
+
+def test_spending_plan_grows_each_axis_alone() -> None:
+    reference = get_preset("resnet50").architecture()
+    plan = spending_plan(reference, "2x", "flops")
+    assert [m.axis for m in plan] == ["depth", "width", "cardinality", "bottleneck_width"]
+    by_axis = {m.axis: m.arch for m in plan}
+    assert by_axis["cardinality"].cardinality == 2  # the paper's ResNeXt 2x64d
+    assert by_axis["width"].width > 64 and by_axis["width"].cardinality == 1
+    assert sum(by_axis["depth"].depths) > 16
+    for member in plan:
+        changed = {
+            axis
+            for axis in ("depths", "width", "cardinality", "bottleneck_width")
+            if getattr(member.arch, axis) != getattr(reference, axis)
+        }
+        assert len(changed) == 1
+
+
+@pytest.mark.parametrize(
+    ("reference", "total", "expected"),
+    [
+        ((3, 4, 6, 3), 16, (3, 4, 6, 3)),
+        ((3, 4, 6, 3), 32, (6, 8, 12, 6)),
+        ((3, 4, 6, 3), 4, (1, 1, 1, 1)),
+        ((3, 3, 3), 9, (3, 3, 3)),
+        ((3, 3, 3), 10, (3, 3, 4)),  # a tie goes to the later (cheaper) stage
+        ((1, 1, 1), 6, (2, 2, 2)),
+    ],
+)
+def test_scaled_depths(reference: tuple, total: int, expected: tuple) -> None:
+    assert scaled_depths(reference, total) == expected
+    assert sum(expected) == total
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(None, 1000), ("2x", 2000), ("1.5X", 1500), ("0.5x", 500), ("3", 3_000_000)],
+)
+def test_parse_target(text: str | None, expected: int) -> None:
+    from nas_resnext import Complexity
+
+    assert parse_target(text, Complexity(flops=10**9, params=1000), "params") == expected
+
+
+@pytest.mark.parametrize("text", ["x2", "-1", "0x", "lots", "2xx"])
+def test_bad_targets_are_rejected(text: str) -> None:
+    from nas_resnext import Complexity
+
+    with pytest.raises(ConfigError, match=f"target: got '{text}'; allowed: a multiple of the reference"):
+        parse_target(text, Complexity(flops=1, params=1), "flops")
+
+
+def test_bad_axes_are_rejected() -> None:
+    reference = get_preset("resnet50").architecture()
+    with pytest.raises(ConfigError, match=re.escape("vary: got 'groups'; allowed: depth | width")):
+        iso_complexity_family(reference, "groups", [1, 2])
+    with pytest.raises(ConfigError, match="solve: got 'cardinality'; allowed: an axis other than"):
+        iso_complexity_family(reference, "cardinality", [1, 2], solve="cardinality")
+    with pytest.raises(ConfigError, match="match: got 'latency'"):
+        iso_complexity_family(reference, "cardinality", [1, 2], match="latency")
