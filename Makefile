@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 WHEELS ?= /opt/wheels
 FIND_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS))
 
-.PHONY: venv test lint format clean
+.PHONY: venv test lint format demo clean
 
 venv: $(VENV)/.installed
 
@@ -29,6 +29,10 @@ format: venv
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# A 20-trial search of small ResNeXts on the embedded digits data (local Ray; a few minutes on 2 cores).
+demo: venv
+	$(BIN)/nas-resnext search search_spaces/digits_demo.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

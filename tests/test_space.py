@@ -208,3 +208,10 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
         DesignSpace.from_file(path)
     with pytest.raises(ConfigError, match=r"\(top level\): got \['a', 'list'\]"):
         DesignSpace.from_file(_write(tmp_path, ["a", "list"]))
+
+
+def test_space_datasets_are_the_registered_ones() -> None:
+    from nas_resnext.data import DATASETS as REGISTERED
+    from nas_resnext.space import DATASETS
+
+    assert set(DATASETS) == set(REGISTERED)

@@ -17,9 +17,9 @@ from nas_resnext.errors import ConfigError
 
 
 def _commands() -> dict[str, ModuleType]:
-    from nas_resnext.cli import count, space, tradeoff
+    from nas_resnext.cli import count, search, space, tradeoff, train
 
-    return {"count": count, "tradeoff": tradeoff, "space": space}
+    return {"count": count, "tradeoff": tradeoff, "space": space, "train": train, "search": search}
 
 
 class _ArgumentParser(argparse.ArgumentParser):

@@ -1,0 +1,258 @@
+"""``nas-resnext search``: search a design space under its budget with Optuna and Ray Tune."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from nas_resnext.cli.common import HelpFormatter, format_table, human_count, print_json
+from nas_resnext.errors import ConfigError
+from nas_resnext.space import SAMPLERS, SCHEDULERS, DesignSpace
+
+EXAMPLES = """\
+examples:
+  nas-resnext search search_spaces/digits_demo.yaml
+  nas-resnext search search_spaces/digits_demo.yaml --trials 40 --max-gflops 0.005 --sampler nsga2
+  nas-resnext search search_spaces/digits_demo.yaml --scheduler moasha --epochs 9 --run-dir runs/moasha
+  nas-resnext search --resume runs/moasha                 # continue after a crash, kill or Ctrl-C
+  nas-resnext search --resume runs/moasha --trials 60     # ... or extend a finished run
+  nas-resnext search search_spaces/resnext_cifar.yaml --data-dir ~/data \\
+      --ray-address 10.0.0.1:6379 --storage-path /shared/runs --gpus-per-trial 0.5
+"""
+
+# flag -> (dotted key in the space, how to convert)
+_SPACE_FLAGS = {
+    "epochs": ("training.epochs", int),
+    "max_gflops": ("budget.max_gflops", float),
+    "min_gflops": ("budget.min_gflops", float),
+    "max_mparams": ("budget.max_mparams", float),
+    "sampler": ("search.sampler", str),
+    "scheduler": ("search.scheduler", str),
+    "seed": ("search.seed", int),
+    "trials": ("search.trials", int),
+    "dataset": ("dataset", str),
+    "data_dir": ("data_dir", str),
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "search",
+        help="search a design space (Optuna sampling, Ray Tune training)",
+        description="Sample in-budget ResNeXts from a design space with Optuna, train each through Ray Tune, "
+        "and keep everything in a run directory (space.yaml, run.json, study.db, ray/, trials.csv). Flags "
+        "override the space file. No architecture outside the budget is ever trained.",
+        epilog=EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("space", nargs="?", metavar="SPACE.yaml", help="design-space file")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    parser.add_argument(
+        "--run-dir", metavar="DIR", help="where to keep the run (default runs/<space>-<time>)"
+    )
+    group = parser.add_argument_group("overrides of the space file")
+    group.add_argument("--trials", type=int, metavar="N", help="finished trials to reach")
+    group.add_argument("--epochs", type=int, metavar="E", help="epochs per candidate")
+    group.add_argument("--max-gflops", type=float, metavar="X", help="budget: at most X GFLOPs")
+    group.add_argument("--min-gflops", type=float, metavar="X", help="budget: at least X GFLOPs")
+    group.add_argument("--max-mparams", type=float, metavar="X", help="budget: at most X million params")
+    group.add_argument("--sampler", choices=SAMPLERS, help="Optuna sampler")
+    group.add_argument("--scheduler", choices=SCHEDULERS, help="early stopping: none, ASHA, or Pareto-aware")
+    group.add_argument("--seed", type=int, metavar="N", help="seed of sampling and training")
+    group.add_argument("--dataset", help="data set (digits, cifar10, cifar100, imagefolder, synthetic)")
+    group.add_argument("--data-dir", metavar="PATH", help="where the data set lies")
+    execution = parser.add_argument_group("execution (Ray Tune)")
+    execution.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: local Ray)")
+    execution.add_argument(
+        "--storage-path", metavar="PATH", help="Ray experiment storage shared by all nodes"
+    )
+    execution.add_argument("--cpus-per-trial", type=float, default=None, metavar="N", help="default 1")
+    execution.add_argument(
+        "--gpus-per-trial", type=float, default=None, metavar="F", help="default 0; 0.5 shares"
+    )
+    execution.add_argument("--max-concurrent", type=int, default=None, metavar="N", help="trials at once")
+    execution.add_argument(
+        "--grace-period", type=int, default=None, metavar="E", help="asha/moasha: first rung"
+    )
+    execution.add_argument(
+        "--reduction-factor", type=int, default=None, metavar="ETA", help="asha/moasha: eta"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _apply_overrides(space: DesignSpace, args: argparse.Namespace) -> DesignSpace:
+    data: dict[str, Any] = space.to_dict()
+    changed = {}
+    for name, (key, _) in _SPACE_FLAGS.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        node = data
+        *parents, last = key.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[last] = value
+        changed[key] = name
+    try:
+        return DesignSpace.from_dict(data)
+    except ConfigError as error:
+        flag = changed.get(error.field)
+        if flag is None:
+            raise
+        raise ConfigError(_flag(flag), error.value, error.allowed, note=error.note) from None
+
+
+def _check_execution(args: argparse.Namespace) -> None:
+    for name, minimum in (("cpus_per_trial", 0.0), ("gpus_per_trial", 0.0)):
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            raise ConfigError(_flag(name), value, f"a number >= {minimum:g}")
+    if args.cpus_per_trial is not None and args.cpus_per_trial == 0 and not args.gpus_per_trial:
+        raise ConfigError("--cpus-per-trial", 0, "a number > 0 (or give --gpus-per-trial)")
+    for name in ("max_concurrent", "grace_period"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(_flag(name), value, "an integer >= 1")
+    if args.reduction_factor is not None and args.reduction_factor < 2:
+        raise ConfigError("--reduction-factor", args.reduction_factor, "an integer >= 2")
+
+
+def _check_data(space: DesignSpace) -> None:
+    """Fail before anything is written when the data set cannot feed the space's architectures."""
+    from nas_resnext.data.check import check_data_source
+    from nas_resnext.data.registry import get_dataset
+
+    info = get_dataset(space.dataset)
+    arch = space.smallest()
+    for field, wanted in (("in_channels", info.in_channels), ("num_classes", info.num_classes)):
+        if wanted is not None and getattr(arch, field) != wanted:
+            raise ConfigError(field, getattr(arch, field), f"{wanted} (what the {info.name} data set holds)")
+    check_data_source(space.dataset, space.data_dir)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nas_resnext.search.rundir import RunDirectory, RunOptions, package_versions
+    from nas_resnext.search.runner import run_search
+    from nas_resnext.search.sampling import FeasibleSampler
+
+    _check_execution(args)
+    if args.resume:
+        if args.space:
+            raise ConfigError("SPACE.yaml", args.space, "nothing with --resume (the run keeps its space)")
+        fixed = [n for n in _SPACE_FLAGS if n != "trials" and getattr(args, n) is not None]
+        if fixed or args.run_dir:
+            name = fixed[0] if fixed else "run_dir"
+            raise ConfigError(
+                _flag(name), getattr(args, name), "only --trials and execution flags with --resume"
+            )
+        run_dir = RunDirectory.open(Path(args.resume))
+        space = run_dir.load_space()
+        options = run_dir.load_options()
+        if args.trials is not None:
+            if args.trials < 1:
+                raise ConfigError("--trials", args.trials, "an integer >= 1")
+            options.trials = args.trials
+    else:
+        if not args.space:
+            raise ConfigError("SPACE.yaml", None, "a design-space file (or --resume RUN_DIR)")
+        space = _apply_overrides(DesignSpace.from_file(args.space), args)
+        path = Path(args.run_dir or f"runs/{space.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        RunDirectory.check_new(path)
+        options = RunOptions(
+            trials=space.search.trials,
+            sampler=space.search.sampler,
+            scheduler=space.search.scheduler,
+            seed=space.search.seed,
+            space_file=str(args.space),
+        )
+        run_dir = None
+    for name in (
+        "ray_address",
+        "storage_path",
+        "cpus_per_trial",
+        "gpus_per_trial",
+        "max_concurrent",
+        "grace_period",
+        "reduction_factor",
+    ):
+        if getattr(args, name) is not None:
+            setattr(options, name, getattr(args, name))
+    if options.grace_period >= space.training.epochs and options.scheduler != "fifo":
+        raise ConfigError(
+            "--grace-period", options.grace_period, f"fewer than the {space.training.epochs} epochs per trial"
+        )
+    FeasibleSampler(space).check_feasible()
+    _check_data(space)
+    options.versions = package_versions()
+    if run_dir is None:
+        run_dir = RunDirectory.create(path, space, options)
+    else:
+        run_dir.save_options(options)
+
+    outcome = run_search(run_dir, space, options, stream=None if (args.quiet or args.json) else sys.stderr)
+    rows = [_pareto_row(t) for t in sorted(outcome.pareto, key=lambda t: t.user_attrs.get("flops", 0))]
+    if args.json:
+        print_json(
+            {
+                "run_dir": str(run_dir.path),
+                "trials": outcome.counts(),
+                "interrupted": outcome.interrupted,
+                "pareto": rows,
+                "seconds": outcome.seconds,
+            }
+        )
+    else:
+        counts = outcome.counts()
+        text = ", ".join(f"{n} {state.lower()}" for state, n in counts.items() if n or state != "INTERRUPTED")
+        print(f"{sum(counts.values())} trials ({text}) in {outcome.seconds:.0f} s")
+        if rows:
+            print("Pareto-optimal architectures (validation accuracy vs cost):")
+            print(
+                format_table(
+                    ["trial", "name", "accuracy", "GFLOPs", "params", "latency ms"],
+                    [
+                        [
+                            r["number"],
+                            r["name"],
+                            f"{r['val_accuracy']:.2%}",
+                            f"{r['flops'] / 1e9:.4f}",
+                            human_count(r["params"]),
+                            f"{r['latency_ms']:.2f}" if r["latency_ms"] else "-",
+                        ]
+                        for r in rows
+                    ],
+                )
+            )
+        print(f"run directory: {run_dir.path}")
+    if outcome.interrupted:
+        print(
+            f"nas-resnext search: interrupted; continue with: nas-resnext search --resume {run_dir.path}",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+def _pareto_row(trial: Any) -> dict[str, Any]:
+    attrs = trial.user_attrs
+    return {
+        "number": trial.number,
+        "name": attrs.get("name"),
+        "val_accuracy": trial.values[0],
+        "flops": attrs.get("flops"),
+        "params": attrs.get("params"),
+        "latency_ms": attrs.get("latency_ms"),
+        "depths": attrs.get("depths"),
+        "width": attrs.get("width"),
+        "cardinality": attrs.get("cardinality"),
+        "bottleneck_width": attrs.get("bottleneck_width"),
+    }

@@ -1,0 +1,298 @@
+"""``nas-resnext train``: train one architecture on a data set and report accuracy, cost and latency."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from nas_resnext.architecture import TEMPLATES, Architecture
+from nas_resnext.cli.common import (
+    HelpFormatter,
+    add_architecture_arguments,
+    architecture_from_args,
+    human_count,
+    int_list,
+    print_json,
+)
+from nas_resnext.complexity import FLOP_CONVENTION, count_analytic
+from nas_resnext.data.datasets import TrainingData
+from nas_resnext.data.registry import DATASETS, get_dataset, load_dataset
+from nas_resnext.errors import ConfigError
+from nas_resnext.presets import PRESETS
+from nas_resnext.settings import DEVICES, SCHEDULES, TrainSettings
+from nas_resnext.training import EpochMetrics, TrainResult
+
+EXAMPLES = """\
+examples:
+  nas-resnext train --template cifar --depths 1,1,1 --width 16 -C 4 -d 4 --stem-width 16 \\
+      --epochs 8 --batch-size 32 --lr 0.05
+  nas-resnext train --preset resnext29_8x64d --dataset cifar10 --data-dir ~/data --device cuda
+  nas-resnext train --template cifar --depths 1,1,1 --width 16 --dataset synthetic --epochs 1 --json
+"""
+
+_FIELD_FLAGS = {"data_dir": "--data-dir", "dataset": "--dataset", "nesterov": "--no-nesterov"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train one architecture and report accuracy, cost and latency",
+        description="Train one ResNeXt on a data set, score it on a validation split held out of the "
+        "training data (stratified, seeded), and measure its inference latency on the training device. "
+        "The data set fixes input channels, classes and (unless --resolution is given) the resolution; "
+        "the template defaults to cifar. Unset training flags keep the defaults of the trainer.",
+        epilog=EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
+    add_architecture_arguments(parser)
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", choices=list(DATASETS), default="digits", help="data set to train on")
+    data.add_argument("--data-dir", metavar="DIR", help="where cifar10/cifar100/imagefolder files are")
+    training = parser.add_argument_group("training (defaults: the trainer's)")
+    training.add_argument("--epochs", type=int, metavar="N", help="epochs (default 10)")
+    training.add_argument("--batch-size", type=int, metavar="B", help="mini-batch size (default 128)")
+    training.add_argument("--lr", type=float, metavar="LR", help="peak learning rate (default 0.1)")
+    training.add_argument("--momentum", type=float, metavar="M", help="SGD momentum (default 0.9)")
+    training.add_argument(
+        "--no-nesterov", dest="nesterov", action="store_const", const=False, help="plain momentum"
+    )
+    training.add_argument("--weight-decay", type=float, metavar="WD", help="L2 weight decay (default 5e-4)")
+    training.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default cosine)")
+    training.add_argument("--warmup-epochs", type=int, metavar="N", help="linear warm-up epochs (default 0)")
+    training.add_argument(
+        "--step-milestones", metavar="E1,E2,..", help="epochs after which 'step' decays the rate"
+    )
+    training.add_argument("--step-gamma", type=float, metavar="G", help="'step' decay factor (default 0.1)")
+    training.add_argument("--label-smoothing", type=float, metavar="S", help="label smoothing (default 0)")
+    training.add_argument(
+        "--val-fraction", type=float, metavar="F", help="share of each class held out (default 0.1)"
+    )
+    training.add_argument("--seed", type=int, metavar="S", help="seed of weights, split, batches (default 0)")
+    training.add_argument("--device", choices=DEVICES, help="training device (default auto)")
+    training.add_argument("--compile", action="store_const", const=True, help="torch.compile the model")
+    training.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's)")
+    training.add_argument(
+        "--latency-batch", type=int, default=32, metavar="B", help="larger batch of the latency measurement"
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
+    output.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    output.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+
+def _settings_from_args(args: argparse.Namespace) -> TrainSettings:
+    changes: dict[str, Any] = {
+        name: getattr(args, name)
+        for name in (
+            "epochs",
+            "batch_size",
+            "lr",
+            "momentum",
+            "nesterov",
+            "weight_decay",
+            "schedule",
+            "warmup_epochs",
+            "step_gamma",
+            "label_smoothing",
+            "val_fraction",
+            "seed",
+            "device",
+            "compile",
+        )
+    }
+    if args.step_milestones is not None:
+        changes["step_milestones"] = tuple(int_list("--step-milestones", args.step_milestones))
+    try:
+        return TrainSettings().replace(**changes)
+    except ConfigError as error:
+        raise _as_flag(error) from None
+
+
+def _as_flag(error: ConfigError) -> ConfigError:
+    flag = _FIELD_FLAGS.get(error.field, "--" + error.field.replace("_", "-"))
+    return ConfigError(flag, error.value, error.allowed)
+
+
+def _architecture(args: argparse.Namespace, data_fields: dict[str, int | None]) -> Architecture:
+    """The flags' architecture, with the data set's channels/classes/resolution where the flags leave them."""
+    if not args.preset and args.template is None:
+        args.template = "cifar"
+    for name, value in data_fields.items():
+        given = getattr(args, name)
+        if value is None:
+            continue
+        if given is None:
+            setattr(args, name, value)
+        elif given != value and name != "resolution":
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(flag, given, f"{value} (what the {args.dataset} data set holds)")
+    return architecture_from_args(args)
+
+
+def _template_resolution(args: argparse.Namespace) -> int:
+    if args.preset:
+        return PRESETS[args.preset].architecture().resolution
+    return TEMPLATES[args.template or "cifar"].default_resolution
+
+
+class _ProgressBar:
+    """One stderr line, rewritten after every epoch."""
+
+    def __init__(self, epochs: int, enabled: bool) -> None:
+        self.epochs = epochs
+        self.enabled = enabled
+        self.started = time.perf_counter()
+        self.drawn = False
+
+    def __call__(self, metrics: EpochMetrics) -> None:
+        if not self.enabled:
+            return
+        done = round(20 * metrics.epoch / self.epochs)
+        line = (
+            f"\r[{'#' * done}{'.' * (20 - done)}] epoch {metrics.epoch}/{self.epochs}"
+            f"  train loss {metrics.train_loss:.3f}  val loss {metrics.val_loss:.3f}"
+            f"  val acc {metrics.val_accuracy:.2%}  {metrics.images_per_second:,.0f} img/s"
+            f"  {time.perf_counter() - self.started:.0f} s"
+        )
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    settings = _settings_from_args(args)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError("--threads", args.threads, "an integer >= 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.latency_batch < 1:
+        raise ConfigError("--latency-batch", args.latency_batch, "an integer >= 1")
+    from nas_resnext.device import resolve_device
+    from nas_resnext.training import train_candidate
+
+    try:
+        resolve_device(settings.device)
+    except ConfigError as error:
+        raise _as_flag(error) from None
+
+    info = get_dataset(args.dataset)
+    if info.needs_data_dir and args.data_dir is None:
+        raise ConfigError("--data-dir", None, f"a path for the {args.dataset} data set: {info.layout}")
+    resolution = args.resolution or info.default_resolution or _template_resolution(args)
+    # Check the architecture flags before reading any data: a typo should not wait for CIFAR to load.
+    known = {"in_channels": info.in_channels, "num_classes": info.num_classes, "resolution": resolution}
+    arch = _architecture(args, known)
+    try:
+        data = load_dataset(
+            args.dataset,
+            args.data_dir,
+            resolution,
+            settings,
+            in_channels=arch.in_channels,
+            num_classes=arch.num_classes,
+        )
+    except ConfigError as error:
+        raise _as_flag(error) from None
+    if data.num_classes != arch.num_classes:
+        if args.num_classes is not None and info.num_classes is None and args.num_classes != data.num_classes:
+            raise ConfigError(
+                "--num-classes", args.num_classes, f"{data.num_classes} (classes found in --data-dir)"
+            )
+        arch = arch.replace(num_classes=data.num_classes)
+    complexity = count_analytic(arch)
+
+    show_progress = not (args.json or args.quiet)
+    if not args.json:
+        print(
+            f"{arch.name}  on {data.name} ({len(data.train):,} train / {len(data.val):,} val images, "
+            f"{data.resolution} px)",
+            flush=True,
+        )
+    progress = _ProgressBar(settings.epochs, show_progress)
+    try:
+        result = train_candidate(arch, data, settings, progress, latency_batch_size=args.latency_batch)
+    finally:
+        progress.close()
+    total_seconds = time.perf_counter() - started
+    if args.json:
+        print_json(_json(arch, data, settings, complexity, result, total_seconds))
+    else:
+        _print_text(data, complexity, result, total_seconds)
+    if not result.ok:
+        print(f"nas-resnext train: {result.state}: {result.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _json(
+    arch: Architecture,
+    data: TrainingData,
+    settings: TrainSettings,
+    complexity: Any,
+    result: TrainResult,
+    total_seconds: float,
+) -> dict[str, Any]:
+    latency = result.latency
+    return {
+        "name": arch.name,
+        "architecture": arch.to_dict(),
+        "dataset": data.name,
+        "train_images": len(data.train),
+        "val_images": len(data.val),
+        "state": result.state,
+        "error": result.error,
+        "val_accuracy": result.val_accuracy,
+        "val_loss": result.val_loss,
+        "params": complexity.params,
+        "flops": complexity.flops,
+        "flop_convention": FLOP_CONVENTION,
+        "latency_ms": latency.single_ms if latency else None,
+        "latency_batch_ms": latency.batch_ms if latency else None,
+        "latency_batch_size": latency.batch_size if latency else None,
+        "latency": latency.to_dict() if latency else None,
+        "epochs": result.epochs,
+        "train_seconds": result.train_seconds,
+        "train_images_per_second": result.train_images_per_second,
+        "total_seconds": total_seconds,
+        "device": result.device,
+        "settings": settings.to_dict(),
+        "history": result.to_dict()["history"],
+    }
+
+
+def _print_text(data: TrainingData, complexity: Any, result: TrainResult, total_seconds: float) -> None:
+    rows: list[tuple[str, str]] = [("state", result.state)]
+    if result.val_accuracy is not None:
+        rows.append(("val accuracy", f"{result.val_accuracy:.2%}  (val loss {result.val_loss:.4f})"))
+    rows += [
+        ("epochs", str(result.epochs)),
+        ("params", f"{complexity.params:,}  ({human_count(complexity.params)})"),
+        ("FLOPs", f"{complexity.flops:,}  ({human_count(complexity.flops)}, {FLOP_CONVENTION})"),
+    ]
+    if result.latency is not None:
+        latency = result.latency
+        rows.append(
+            (
+                "latency",
+                f"{latency.single_ms:.2f} ms at batch 1, "
+                f"{latency.batch_ms:.2f} ms at batch {latency.batch_size} "
+                f"({latency.images_per_second:,.0f} images/s); {latency.device}, {latency.precision}",
+            )
+        )
+    throughput = f", {result.train_images_per_second:,.0f} images/s" if result.train_images_per_second else ""
+    rows += [
+        ("training", f"{result.train_seconds:.1f} s on {result.device}{throughput}"),
+        ("total time", f"{total_seconds:.1f} s"),
+    ]
+    for label, value in rows:
+        print(f"  {label:<14} {value}")

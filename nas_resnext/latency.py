@@ -1,0 +1,117 @@
+"""Inference latency of a model on the device a trial runs on: warm-up, then the median of timed repeats.
+
+FLOPs do not predict speed for grouped convolutions, so a search that cares about speed needs it measured.
+Latency is taken in eval mode under ``torch.inference_mode`` at batch 1 (one image, the serving case) and at
+a larger batch (the throughput case), in the precision and memory layout the device trains in
+(channels_last; bf16 autocast on CUDA, float32 on CPU), on the eager (uncompiled) module.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas_resnext.architecture import Architecture
+from nas_resnext.device import autocast, device_description, memory_format, resolve_device, uses_fast_path
+from nas_resnext.model import build_model
+
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Median wall-clock milliseconds per forward pass at batch 1 and at ``batch_size``."""
+
+    device: str
+    precision: str
+    single_ms: float
+    batch_size: int
+    batch_ms: float
+    repeats: int  # timed repeats behind each median (the fewest over the two batch sizes)
+    warmup: int
+
+    @property
+    def images_per_second(self) -> float:
+        """Inference throughput at ``batch_size``."""
+        return self.batch_size * 1000.0 / self.batch_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "images_per_second": self.images_per_second}
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median_ms(
+    model: nn.Module, inputs: torch.Tensor, warmup: int, repeats: int, max_seconds: float
+) -> tuple[float, int]:
+    device = inputs.device
+    with torch.inference_mode(), autocast(device):
+        for _ in range(warmup):
+            model(inputs)
+        _synchronize(device)
+        times: list[float] = []
+        budget_end = time.perf_counter() + max_seconds
+        # At least three repeats for a meaningful median; beyond that, stop at the time budget so one slow
+        # candidate cannot stall a search.
+        while len(times) < repeats and (len(times) < 3 or time.perf_counter() < budget_end):
+            start = time.perf_counter()
+            model(inputs)
+            _synchronize(device)
+            times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times), len(times)
+
+
+def measure_latency(
+    model: nn.Module,
+    input_shape: tuple[int, int, int],
+    device: torch.device | str = "auto",
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    warmup: int = 3,
+    repeats: int = 10,
+    max_seconds: float = 5.0,
+) -> Latency:
+    """Time ``model`` on random inputs of ``input_shape`` (C, H, W) at batch 1 and ``batch_size``.
+
+    ``model`` is moved to ``device`` and left in its former train/eval mode afterwards. ``max_seconds``
+    caps the timed repeats per batch size (never fewer than three).
+    """
+    device = resolve_device(device) if isinstance(device, str) else device
+    if warmup < 0 or repeats < 1 or batch_size < 1:
+        raise ValueError(
+            f"need warmup >= 0, repeats >= 1 and batch_size >= 1; got {warmup}, {repeats}, {batch_size}"
+        )
+    layout = memory_format(device)
+    was_training = model.training
+    model = model.to(device, memory_format=layout).eval()
+    try:
+        results = []
+        for batch in (1, batch_size):
+            inputs = torch.randn(batch, *input_shape, device=device).contiguous(memory_format=layout)
+            results.append(_median_ms(model, inputs, warmup, repeats, max_seconds))
+    finally:
+        model.train(was_training)
+    (single_ms, single_repeats), (batch_ms, batch_repeats) = results
+    return Latency(
+        device=device_description(device),
+        precision="bfloat16" if uses_fast_path(device) else "float32",
+        single_ms=single_ms,
+        batch_size=batch_size,
+        batch_ms=batch_ms,
+        repeats=min(single_repeats, batch_repeats),
+        warmup=warmup,
+    )
+
+
+def architecture_latency(arch: Architecture, device: torch.device | str = "auto", **options: Any) -> Latency:
+    """Build ``arch`` (untrained weights time the same as trained ones) and measure its latency."""
+    model = build_model(arch)
+    return measure_latency(model, (arch.in_channels, arch.resolution, arch.resolution), device, **options)

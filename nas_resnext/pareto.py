@@ -1,0 +1,47 @@
+"""Pareto fronts and hypervolume of (accuracy, cost...) results, normalised once at the edge.
+
+Every objective is turned into a loss (lower is better): ``1 - accuracy`` and each cost divided by a
+scale (e.g. the budget), so that the hypervolume against the reference point (1, 1, ...) lies in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def losses(
+    accuracy: Sequence[float], costs: Sequence[Sequence[float]], scales: Sequence[float]
+) -> np.ndarray:
+    """Rows of ``(1 - accuracy, cost_1 / scale_1, ...)``; a missing or NaN value becomes +inf."""
+    columns = [1.0 - np.asarray(accuracy, dtype=float)]
+    columns += [np.asarray(c, dtype=float) / s for c, s in zip(costs, scales, strict=True)]
+    table = np.column_stack(columns) if columns[0].size else np.empty((0, len(columns)))
+    return np.where(np.isnan(table), np.inf, table)
+
+
+def pareto_mask(loss_rows: np.ndarray) -> np.ndarray:
+    """True for rows no other row dominates (duplicates of a front point are all on the front)."""
+    rows = np.asarray(loss_rows, dtype=float)
+    mask = np.ones(len(rows), dtype=bool)
+    for i, row in enumerate(rows):
+        dominated = np.all(rows <= row, axis=1) & np.any(rows < row, axis=1)
+        mask[i] = not dominated.any()
+    return mask
+
+
+def hypervolume(loss_rows: np.ndarray, reference: Sequence[float] | None = None) -> float:
+    """Volume dominated by ``loss_rows`` and bounded by ``reference`` (default all ones)."""
+    rows = np.asarray(loss_rows, dtype=float)
+    if rows.size == 0:
+        return 0.0
+    ref = np.ones(rows.shape[1]) if reference is None else np.asarray(reference, dtype=float)
+    inside = rows[np.all(rows < ref, axis=1)]
+    if len(inside) == 0:
+        return 0.0
+    front = inside[pareto_mask(inside)]
+    # Optuna's WFG implementation is exact in any dimension; it is the one its own samplers use.
+    from optuna._hypervolume import compute_hypervolume
+
+    return float(compute_hypervolume(np.unique(front, axis=0), ref))

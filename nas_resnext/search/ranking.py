@@ -1,0 +1,158 @@
+"""The ranking rule of multi-objective successive halving: non-dominated fronts and top-1/eta promotion.
+
+Every function here works on a loss array of shape ``(n_points, n_objectives)`` in which lower is better in
+every column; the scheduler normalises results into this form once (accuracy negated, a diverged or missing
+value as +inf). NaN is read as +inf so a stray NaN can never make a point look good. Row ``i`` is the ``i``-th
+result recorded at a rung, in arrival order; arrival order is the last tie-break, so every decision is
+deterministic.
+
+Two kinds of integer array come out of this module, and the names keep them apart:
+
+- ``ranks[i]``: the front index of point ``i`` (0 = the Pareto front); equal points share a rank.
+- ``order[k]``: the index of the point in ``k``-th place, best first (a permutation of ``range(n_points)``).
+
+Selection follows NSGA-II (Deb et al. 2002), one of the two selection rules of MO-ASHA (Schmucker et al.
+2021): points are ordered by front, then within a front by crowding distance (isolated points first, so the
+promoted set spreads along the front), then by arrival order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:
+    # Private in Optuna, hence imported in this one place; the pairwise fallback below gives identical ranks.
+    from optuna.study._multi_objective import _fast_non_domination_rank
+except ImportError:  # pragma: no cover - depends on the installed Optuna
+    _fast_non_domination_rank = None
+
+
+def as_losses(losses: np.ndarray | list) -> np.ndarray:
+    """A float copy of ``losses`` as a 2-D ``(n_points, n_objectives)`` array, with NaN replaced by +inf."""
+    array = np.array(losses, dtype=float)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1) if array.size else array.reshape(0, 0)
+    if array.ndim != 2:
+        raise ValueError(f"losses must be 2-D (n_points, n_objectives); got shape {array.shape}")
+    array[np.isnan(array)] = np.inf
+    return array
+
+
+def dominates(first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether loss vector ``first`` Pareto-dominates ``second``: no worse anywhere and better somewhere."""
+    return bool(np.all(first <= second) and np.any(first < second))
+
+
+def pairwise_front_ranks(losses: np.ndarray) -> np.ndarray:
+    """Front index of every point by repeated peeling of the non-dominated set.
+
+    O(n^2) per front; rungs hold at most a few hundred results, so this is cheap. It is the fallback for
+    Optuna's private sorter and the reference the tests compare it with.
+    """
+    n_points = len(losses)
+    ranks = np.full(n_points, -1, dtype=int)
+    remaining = list(range(n_points))
+    front = 0
+    while remaining:
+        on_front = [
+            i for i in remaining if not any(dominates(losses[j], losses[i]) for j in remaining if j != i)
+        ]
+        ranks[on_front] = front
+        remaining = [i for i in remaining if ranks[i] < 0]
+        front += 1
+    return ranks
+
+
+def _front_ranks(losses: np.ndarray) -> np.ndarray:
+    if len(losses) == 0:
+        return np.zeros(0, dtype=int)
+    if _fast_non_domination_rank is not None:
+        return np.asarray(_fast_non_domination_rank(losses), dtype=int)
+    return pairwise_front_ranks(losses)
+
+
+def non_dominated_ranks(losses: np.ndarray | list) -> np.ndarray:
+    """``ranks``: the non-dominated front index of every point (0 = Pareto front).
+
+    Exact duplicates share a rank. A point with any +inf (missing or diverged) objective ranks behind every
+    fully measured point, even if its other objectives are the best seen: a diverged trial is never promoted
+    ahead of one that produced numbers. Points with +inf are sorted into fronts among themselves.
+    """
+    losses = as_losses(losses)
+    ranks = np.zeros(len(losses), dtype=int)
+    incomplete = np.isposinf(losses).any(axis=1)
+    complete = ~incomplete
+    ranks[complete] = _front_ranks(losses[complete])
+    first_incomplete_rank = ranks[complete].max() + 1 if complete.any() else 0
+    ranks[incomplete] = first_incomplete_rank + _front_ranks(losses[incomplete])
+    return ranks
+
+
+def _crowding_of_unique(points: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of distinct points: the normalised side lengths of the cuboid around each."""
+    n_points = len(points)
+    distances = np.zeros(n_points)
+    if n_points <= 2:
+        return np.full(n_points, np.inf)
+    for column in points.T:
+        order = np.argsort(column, kind="stable")
+        distances[order[0]] = distances[order[-1]] = np.inf
+        # Infinite values keep their place in the sort but are clipped to the finite range for the gaps,
+        # so one +-inf neither swamps nor NaN-poisons the distances of the others.
+        finite = column[np.isfinite(column)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+        clipped = np.clip(column, low, high)
+        span = high - low
+        if span > 0:
+            distances[order[1:-1]] += (clipped[order[2:]] - clipped[order[:-2]]) / span
+    return distances
+
+
+def crowding_distances(losses: np.ndarray | list, ranks: np.ndarray | None = None) -> np.ndarray:
+    """Crowding distance of every point within its own front (larger = more isolated; boundary = inf).
+
+    Computed over the distinct points of each front, so exact duplicates share one distance instead of
+    getting an arbitrary 0 from sitting next to their twin.
+    """
+    losses = as_losses(losses)
+    if ranks is None:
+        ranks = non_dominated_ranks(losses)
+    distances = np.zeros(len(losses))
+    for front in np.unique(ranks):
+        members = np.flatnonzero(ranks == front)
+        unique_points, inverse = np.unique(losses[members], axis=0, return_inverse=True)
+        distances[members] = _crowding_of_unique(unique_points)[inverse.reshape(-1)]
+    return distances
+
+
+def selection_order(losses: np.ndarray | list) -> np.ndarray:
+    """``order``: point indices best first, by (front rank, larger crowding distance, earlier arrival)."""
+    losses = as_losses(losses)
+    ranks = non_dominated_ranks(losses)
+    distances = crowding_distances(losses, ranks)
+    # np.lexsort sorts by its last key first.
+    return np.lexsort((np.arange(len(losses)), -distances, ranks))
+
+
+def promotion_quota(n_points: int, reduction_factor: float) -> int:
+    """How many of ``n_points`` results at a rung may continue: ``max(1, floor(n_points / eta))``.
+
+    The floor of one matches ASHA: the first trial to reach a rung always continues.
+    """
+    if n_points < 1:
+        raise ValueError(f"a rung needs at least one result; got {n_points}")
+    return max(1, math.floor(n_points / reduction_factor))
+
+
+def is_promoted(losses: np.ndarray | list, candidate: int, reduction_factor: float) -> bool:
+    """Whether point ``candidate`` is among the top ``promotion_quota`` points of ``losses``.
+
+    ``losses`` holds every result recorded at the rung, the candidate's included.
+    """
+    losses = as_losses(losses)
+    if not 0 <= candidate < len(losses):
+        raise IndexError(f"candidate {candidate} is not a row of {len(losses)} losses")
+    quota = promotion_quota(len(losses), reduction_factor)
+    return bool(candidate in selection_order(losses)[:quota])

@@ -1,0 +1,199 @@
+"""A Ray Tune Searcher over Optuna's ask/tell interface, with the study as the search's history.
+
+Why not Ray's ``OptunaSearch``: it tells Optuna that a trial stopped early by a scheduler is COMPLETE
+with its last low-epoch metrics, which would put half-trained candidates on the Pareto front. Here such a
+trial is told PRUNED (its per-epoch values kept in the ``history`` user attribute); a candidate that
+failed or diverged is told FAIL with its message; an architecture already trained in this run is not
+trained again, its result is copied to the new trial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from ray.tune.search import Searcher
+
+from nas_resnext.architecture import Architecture
+from nas_resnext.complexity import count_analytic
+from nas_resnext.search.sampling import FeasibleSampler
+from nas_resnext.search.study import architecture_attrs, is_counted, objective_values
+
+TrialListener = Callable[[FrozenTrial], None]
+_HISTORY_KEYS = ("epoch", "val_accuracy", "val_loss", "train_loss", "epoch_seconds", "images_per_second")
+
+
+@dataclass
+class _Running:
+    trial: optuna.trial.Trial
+    arch: Architecture
+    history: list[dict[str, float]] = field(default_factory=list)
+    last: dict[str, Any] = field(default_factory=dict)
+
+
+class StudySearcher(Searcher):
+    """Suggests in-budget architectures from an Optuna study and tells it every outcome."""
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        sampler: FeasibleSampler,
+        objectives: Sequence[str],
+        max_epochs: int,
+        total_trials: int,
+        base_config: dict[str, Any],
+        on_trial_finished: TrialListener | None = None,
+        grid: bool = False,
+    ) -> None:
+        super().__init__(metric=None, mode=None)
+        self.study = study
+        self.sampler = sampler
+        self.objectives = list(objectives)
+        self.max_epochs = max_epochs
+        self.total_trials = total_trials
+        self.base_config = base_config
+        self.on_trial_finished = on_trial_finished
+        self._distributions = sampler.distributions(grid=grid)
+        self._running: dict[str, _Running] = {}
+        # name -> trials that drew an architecture while it was still training
+        self._waiting: dict[str, list[optuna.trial.Trial]] = {}
+        self.exhausted = False
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+
+    def counted_trials(self) -> int:
+        finished = sum(is_counted(t) for t in self.study.get_trials(deepcopy=False))
+        return finished + len(self._running) + sum(len(v) for v in self._waiting.values())
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def _finished_by_name(self) -> dict[str, FrozenTrial]:
+        trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        failed = [
+            t
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if not t.user_attrs.get("interrupted")
+        ]
+        return {t.user_attrs["name"]: t for t in [*failed, *trials] if "name" in t.user_attrs}
+
+    # -- Searcher interface ----------------------------------------------------------------------
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        while True:
+            if self.counted_trials() >= self.total_trials:
+                return Searcher.FINISHED
+            trial = self.study.ask(self._distributions)
+            arch = self.sampler.decode(trial.params)
+            for key, value in architecture_attrs(arch, count_analytic(arch)).items():
+                trial.set_user_attr(key, value)
+            previous = self._finished_by_name().get(arch.name)
+            if previous is not None:
+                self._copy_outcome(trial, previous)
+                continue
+            if any(r.arch.name == arch.name for r in self._running.values()):
+                self._waiting.setdefault(arch.name, []).append(trial)
+                continue
+            self._running[trial_id] = _Running(trial, arch)
+            return {
+                **self.base_config,
+                "arch": arch.to_dict(),
+                "name": arch.name,
+                "trial_number": trial.number,
+            }
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        running = self._running.get(trial_id)
+        if running is not None:
+            self._record(running, result)
+
+    @staticmethod
+    def _record(running: _Running, result: dict[str, Any]) -> None:
+        """Keep one epoch's result. Ray hands a result that made the scheduler stop the trial to
+        ``on_trial_complete`` only, so both paths come here; an epoch already kept is skipped."""
+        running.last = result
+        if result.get("state") not in ("running", "complete"):
+            return
+        epoch = int(result.get("epoch", len(running.history) + 1))
+        if running.history and epoch <= running.history[-1].get("epoch", 0):
+            return
+        running.history.append({k: float(result[k]) for k in _HISTORY_KEYS if k in result})
+        # Stored as it arrives, so the curves of a killed search survive in study.db.
+        running.trial.set_user_attr("history", running.history)
+        running.trial.set_user_attr("epochs", epoch)
+        if "latency_ms" in result:
+            running.trial.set_user_attr("latency_ms", float(result["latency_ms"]))
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        running = self._running.pop(trial_id, None)
+        if running is None:
+            return
+        if result:
+            self._record(running, result)
+        last = running.last
+        trial = running.trial
+        epochs = len(running.history)
+        trial.set_user_attr("epochs", epochs)
+        trial.set_user_attr("seconds", sum(h.get("epoch_seconds", 0.0) for h in running.history))
+        if last.get("latency_ms") is not None:
+            trial.set_user_attr("latency_ms", float(last["latency_ms"]))
+        state = last.get("state")
+        if error or state in ("failed", "diverged") or not last:
+            message = last.get("error") or (
+                "the trial process crashed (see the Ray Tune experiment's error file)"
+                if error
+                else "no result"
+            )
+            trial.set_user_attr("error", str(message))
+            trial.set_user_attr("outcome", state if state in ("failed", "diverged") else "failed")
+            self.study.tell(trial, state=TrialState.FAIL)
+        elif epochs < self.max_epochs:
+            trial.set_user_attr("outcome", "stopped early")
+            self.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            values = objective_values(last, self.objectives)
+            if values is None:
+                trial.set_user_attr("error", f"missing objective in the last result: {self.objectives}")
+                trial.set_user_attr("outcome", "failed")
+                self.study.tell(trial, state=TrialState.FAIL)
+            else:
+                trial.set_user_attr("val_accuracy", values[0])
+                trial.set_user_attr("outcome", "complete")
+                self.study.tell(trial, values=values)
+        finished = self.study.get_trials(deepcopy=False)[trial.number]
+        for waiting in self._waiting.pop(running.arch.name, []):
+            self._copy_outcome(waiting, finished)
+        self._notify(finished)
+
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: the study in study.db is the searcher's whole state."""
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Nothing to restore: a resumed search reopens study.db."""
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _copy_outcome(self, trial: optuna.trial.Trial, source: FrozenTrial) -> None:
+        """Record ``source``'s outcome for ``trial`` (same architecture) without training it again."""
+        for key in ("history", "epochs", "seconds", "latency_ms", "val_accuracy", "error", "outcome"):
+            if key in source.user_attrs:
+                trial.set_user_attr(key, source.user_attrs[key])
+        trial.set_user_attr("reused_from", source.number)
+        if source.state == TrialState.COMPLETE:
+            self.study.tell(trial, values=source.values)
+        else:
+            self.study.tell(trial, state=source.state)
+        self._notify(self.study.get_trials(deepcopy=False)[trial.number])
+
+    def _notify(self, trial: FrozenTrial) -> None:
+        if self.on_trial_finished is not None:
+            self.on_trial_finished(trial)

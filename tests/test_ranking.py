@@ -1,0 +1,160 @@
+"""The MO-ASHA ranking rule: fronts, crowding, selection order and promotion, checked over tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nas_resnext.search import ranking
+
+INF = math.inf
+NAN = math.nan
+
+
+@pytest.fixture(params=["optuna", "pairwise"])
+def sorter(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with Optuna's non-dominated sort and again with the pairwise fallback."""
+    if request.param == "pairwise":
+        monkeypatch.setattr(ranking, "_fast_non_domination_rank", None)
+    else:
+        assert ranking._fast_non_domination_rank is not None, (
+            "Optuna's sorter is gone: only the fallback runs"
+        )
+    return request.param
+
+
+RANK_TABLE = {
+    "empty": ([], []),
+    "single point": ([[0.1, 5.0]], [0]),
+    "all-dominated chain": ([[1, 1], [2, 2], [3, 3]], [0, 1, 2]),
+    "chain arriving worst first": ([[3, 3], [2, 2], [1, 1]], [2, 1, 0]),
+    "trade-off front": ([[1, 3], [2, 2], [3, 1]], [0, 0, 0]),
+    "exact duplicates share a rank": ([[1, 1], [1, 1], [2, 2], [2, 2]], [0, 0, 1, 1]),
+    "tie in one objective is weak dominance": ([[1, 2], [1, 3], [0, 4]], [0, 1, 0]),
+    "+inf ranks behind every finite point": ([[INF, 0], [1, 5], [2, 6]], [2, 0, 1]),
+    "NaN reads as +inf": ([[NAN, 0], [1, 5]], [1, 0]),
+    "incomplete points form their own fronts": ([[INF, 1], [INF, 2], [1, 1]], [1, 2, 0]),
+    "all incomplete duplicates": ([[INF, INF], [NAN, INF]], [0, 0]),
+    "-inf is a best value, not missing": ([[-INF, 5], [0, 1], [1, 6]], [0, 0, 1]),
+    "one objective: dense ranks by value": ([[3], [1], [1], [2]], [2, 0, 0, 1]),
+    "three objectives": (
+        [[1, 2, 3], [3, 2, 1], [2, 2, 2], [2, 3, 3], [3, 3, 3], [2, 2, 2]],
+        [0, 0, 0, 1, 2, 0],
+    ),
+}
+
+
+@pytest.mark.parametrize(("losses", "expected"), RANK_TABLE.values(), ids=RANK_TABLE.keys())
+def test_non_dominated_ranks(sorter: str, losses: list, expected: list[int]) -> None:
+    assert ranking.non_dominated_ranks(losses).tolist() == expected
+
+
+def test_optuna_sorter_agrees_with_pairwise_fallback() -> None:
+    generator = np.random.default_rng(0)
+    for n_objectives in (1, 2, 3):
+        # Small integers make ties and exact duplicates frequent.
+        losses = generator.integers(0, 4, size=(40, n_objectives)).astype(float)
+        assert ranking._front_ranks(losses).tolist() == ranking.pairwise_front_ranks(losses).tolist()
+
+
+def test_ranks_follow_the_points_when_rows_are_permuted(sorter: str) -> None:
+    losses = np.array([[1, 5], [2, 3], [4, 1], [3, 4], [5, 5], [2, 6]], dtype=float)
+    permutation = np.array([3, 0, 5, 1, 4, 2])
+    ranks = ranking.non_dominated_ranks(losses)
+    assert ranking.non_dominated_ranks(losses[permutation]).tolist() == ranks[permutation].tolist()
+
+
+CROWDING_TABLE = {
+    "two points are both boundaries": ([[1, 2], [2, 1]], [INF, INF]),
+    "three-point front": ([[1, 3], [2, 2], [3, 1]], [INF, 2.0, INF]),
+    "four-point front": ([[0, 4], [1, 2], [3, 1], [4, 0]], [INF, 1.5, 1.25, INF]),
+    "duplicates share a distance": ([[1, 3], [2, 2], [2, 2], [3, 1]], [INF, 2.0, 2.0, INF]),
+    "each front on its own": ([[1, 3], [2, 2], [3, 1], [2, 4], [4, 2]], [INF, 2.0, INF, INF, INF]),
+    "-inf clipped to the finite range": ([[-INF, 3], [1, 2], [2, 1], [3, 0]], [INF, 7 / 6, 5 / 3, INF]),
+    "identical column adds nothing": ([[1, 0, 3], [2, 0, 2], [3, 0, 1]], [INF, 2.0, INF]),
+}
+
+
+@pytest.mark.parametrize(("losses", "expected"), CROWDING_TABLE.values(), ids=CROWDING_TABLE.keys())
+def test_crowding_distances(losses: list, expected: list[float]) -> None:
+    assert ranking.crowding_distances(losses).tolist() == pytest.approx(expected)
+
+
+ORDER_TABLE = {
+    "chain by rank": ([[3, 3], [1, 1], [2, 2]], [1, 2, 0]),
+    "duplicates by arrival": ([[1, 1], [1, 1], [1, 1]], [0, 1, 2]),
+    "front: boundaries, then the more isolated": (
+        [[0, 4], [1, 2], [3, 1], [4, 0], [5, 5]],
+        [0, 3, 1, 2, 4],
+    ),
+    "boundaries tie, earlier first": ([[4, 0], [1, 2], [0, 4]], [0, 2, 1]),
+    "diverged point last despite the best cost": ([[NAN, 0], [0.5, 10]], [1, 0]),
+    "three objectives": ([[2, 3, 3], [1, 2, 3], [3, 2, 1], [2, 2, 2]], [1, 2, 3, 0]),
+}
+
+
+@pytest.mark.parametrize(("losses", "expected"), ORDER_TABLE.values(), ids=ORDER_TABLE.keys())
+def test_selection_order(sorter: str, losses: list, expected: list[int]) -> None:
+    assert ranking.selection_order(losses).tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("n_points", "reduction_factor", "quota"),
+    [(1, 3, 1), (2, 3, 1), (3, 3, 1), (5, 3, 1), (6, 3, 2), (9, 3, 3), (4, 2, 2), (10, 2.5, 4)],
+)
+def test_promotion_quota(n_points: int, reduction_factor: float, quota: int) -> None:
+    assert ranking.promotion_quota(n_points, reduction_factor) == quota
+
+
+CHAIN_OF_SIX = [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [1.5, 1.5]]
+FRONT_AND_TWO = [[0, 4], [1, 2], [3, 1], [4, 0], [5, 5], [6, 6]]
+
+PROMOTION_TABLE = {
+    "first at a rung continues": ([[3, 3]], 0, 3, True),
+    "first continues even if diverged": ([[NAN, NAN]], 0, 3, True),
+    "second continues if better": ([[2, 2], [1, 1]], 1, 3, True),
+    "second stops if worse": ([[1, 1], [2, 2]], 1, 3, False),
+    "duplicate of an earlier point stops": ([[1, 1], [1, 1]], 1, 3, False),
+    "the earlier of two duplicates keeps its place": ([[1, 1], [1, 1]], 0, 3, True),
+    "second-best of six is within 6/3": (CHAIN_OF_SIX, 5, 3, True),
+    "third-best of six is not": (CHAIN_OF_SIX, 1, 3, False),
+    "front boundary within quota": (FRONT_AND_TWO, 3, 3, True),
+    "crowded front point outside quota": (FRONT_AND_TWO, 1, 3, False),
+    "diverged point with the lowest cost stops": ([[-0.5, 10], [NAN, 1]], 1, 3, False),
+    "eta 2: two of four continue": ([[1, 1], [4, 4], [3, 3], [2, 2]], 3, 2, True),
+    "three objectives, dominated": ([[1, 2, 3], [3, 2, 1], [2, 2, 2], [2, 3, 3]], 3, 2, False),
+    "three objectives, on the front": ([[1, 2, 3], [3, 2, 1], [2, 3, 3], [2, 2, 2]], 3, 2, False),
+    "three objectives, boundary": ([[2, 2, 2], [2, 3, 3], [1, 2, 3], [3, 2, 1]], 2, 2, True),
+}
+
+
+@pytest.mark.parametrize(
+    ("losses", "candidate", "reduction_factor", "expected"),
+    PROMOTION_TABLE.values(),
+    ids=PROMOTION_TABLE.keys(),
+)
+def test_is_promoted(
+    sorter: str, losses: list, candidate: int, reduction_factor: float, expected: bool
+) -> None:
+    assert ranking.is_promoted(losses, candidate, reduction_factor) is expected
+
+
+@pytest.mark.parametrize(
+    ("arrival", "promoted"), [("improving", [True] * 8), ("worsening", [True] + [False] * 7)]
+)
+def test_asynchronous_promotion_depends_on_arrival(arrival: str, promoted: list[bool]) -> None:
+    # As in ASHA: a point better than all before it always continues; one worse than all never does.
+    chain = np.arange(8, dtype=float)[:, None].repeat(2, axis=1)
+    points = chain[::-1] if arrival == "improving" else chain
+    assert [ranking.is_promoted(points[: i + 1], i, 3) for i in range(len(points))] == promoted
+
+
+def test_bad_inputs_raise() -> None:
+    with pytest.raises(IndexError, match="candidate 2"):
+        ranking.is_promoted([[1, 1], [2, 2]], 2, 3)
+    with pytest.raises(ValueError, match="at least one result"):
+        ranking.promotion_quota(0, 3)
+    with pytest.raises(ValueError, match="2-D"):
+        ranking.non_dominated_ranks(np.zeros((2, 2, 2)))

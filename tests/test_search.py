@@ -1,0 +1,395 @@
+"""Searches end to end: real Ray (a `ray start --head` node on 127.0.0.1, and local Ray), real Optuna
+studies in SQLite, real training on the embedded digits data. Architectures are tiny so this stays quick."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from nas_resnext import count_analytic
+from nas_resnext.search.rundir import RunDirectory, RunOptions
+from nas_resnext.search.runner import run_search
+from nas_resnext.space import DesignSpace
+
+NAS = str(Path(sys.executable).parent / "nas-resnext")
+RAY = str(Path(sys.executable).parent / "ray")
+REQUIRED_COLUMNS = {
+    "number",
+    "state",
+    "name",
+    "depths",
+    "width",
+    "cardinality",
+    "bottleneck_width",
+    "flops",
+    "params",
+    "latency_ms",
+    "val_accuracy",
+    "epochs",
+    "seconds",
+    "error",
+}
+
+
+def tiny_space(tmp_path: Path, name: str = "tiny", **overrides: object) -> Path:
+    """A digits space of 8 small architectures (8 px, a few thousand parameters)."""
+    data: dict = {
+        "name": name,
+        "template": "cifar",
+        "resolution": 8,
+        "num_classes": 10,
+        "in_channels": 1,
+        "stem_width": 4,
+        "dataset": "digits",
+        "axes": {"depth": [1], "width": [2, 4], "cardinality": [1, 2], "bottleneck_width": [1, 2]},
+        "budget": {"max_gflops": 0.01},
+        "training": {"epochs": 2, "batch_size": 128, "lr": 0.2, "val_fraction": 0.2},
+        "search": {"trials": 3, "sampler": "random", "seed": 0},
+    }
+    for key, value in overrides.items():
+        node = data
+        *parents, last = key.split("__")
+        for parent in parents:
+            node = node[parent]
+        node[last] = value
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def load_study(run_dir: Path) -> optuna.Study:
+    return optuna.load_study(study_name=None, storage=f"sqlite:///{run_dir / 'study.db'}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """A real Ray head node on 127.0.0.1 with token authentication, in a temporary directory."""
+    temp_dir = tmp_path_factory.mktemp("ray")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    }
+    head = subprocess.Popen(
+        [
+            RAY,
+            "start",
+            "--head",
+            "--block",
+            f"--port={port}",
+            f"--temp-dir={temp_dir}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        probe = subprocess.run(
+            [RAY, "status", f"--address={address}"], env=env, capture_output=True, check=False
+        )
+        if probe.returncode == 0:
+            break
+        time.sleep(1)
+    else:
+        head.kill()
+        pytest.fail("the Ray head node did not come up")
+    yield address, env
+    os.killpg(head.pid, signal.SIGTERM)
+    try:
+        head.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # a graceful Ray shutdown can take long; the test is over
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait(timeout=30)
+
+
+def test_search_on_a_ray_head_node(tmp_path: Path, ray_head: tuple[str, dict[str, str]]) -> None:
+    address, env = ray_head
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [
+            NAS,
+            "search",
+            str(tiny_space(tmp_path)),
+            "--trials",
+            "4",
+            "--run-dir",
+            str(run_dir),
+            "--ray-address",
+            address,
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert sum(outcome["trials"].values()) == 4 and not outcome["interrupted"]
+    assert outcome["pareto"] and all(0 <= row["val_accuracy"] <= 1 for row in outcome["pareto"])
+    assert {p.name for p in run_dir.iterdir()} >= {"space.yaml", "run.json", "study.db", "ray", "trials.csv"}
+    assert json.loads((run_dir / "run.json").read_text())["ray_address"] == address
+    table = pd.read_csv(run_dir / "trials.csv")
+    assert set(table.columns) >= REQUIRED_COLUMNS and len(table) == 4
+    assert set(table["state"]) <= {"COMPLETE", "PRUNED", "FAIL"}
+    study = load_study(run_dir)
+    assert len(study.trials) == 4 and study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert complete and all(len(t.user_attrs["history"]) == 2 for t in complete)
+    # The resolved space in the run directory is itself a valid space file.
+    assert DesignSpace.from_file(run_dir / "space.yaml").name == "tiny"
+
+
+def _run(tmp_path: Path, space_path: Path, **options: object) -> tuple[RunDirectory, object]:
+    space = DesignSpace.from_file(space_path)
+    run_options = RunOptions(
+        trials=space.search.trials,
+        sampler=space.search.sampler,
+        scheduler=space.search.scheduler,
+        seed=space.search.seed,
+        max_concurrent=2,
+    )
+    for key, value in options.items():
+        setattr(run_options, key, value)
+    run = RunDirectory.create(tmp_path / "run", space, run_options)
+    return run, run_search(run, space, run_options, stream=None)
+
+
+def test_moasha_prunes_and_pruned_trials_never_reach_the_front(tmp_path: Path) -> None:
+    space = tiny_space(tmp_path, training__epochs=4)
+    run, outcome = _run(tmp_path, space, trials=8, scheduler="moasha", grace_period=1, reduction_factor=3)
+    states = [t.state for t in outcome.trials]
+    assert states.count(TrialState.PRUNED) >= 1, states
+    pruned = [t for t in outcome.trials if t.state == TrialState.PRUNED]
+    assert all(1 <= len(t.user_attrs["history"]) < 4 for t in pruned)  # per-epoch values kept
+    assert all(t.state == TrialState.COMPLETE for t in outcome.pareto)
+    table = pd.read_csv(run.trials_file)
+    assert (table.loc[table.state == "PRUNED", "epochs"] < 4).all()
+
+
+def test_failing_candidates_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
+    # A learning rate this large makes every candidate's loss overflow: each trial diverges.
+    space = tiny_space(tmp_path, training__lr=1.0e12)
+    _, outcome = _run(tmp_path, space, trials=3)
+    assert [t.state for t in outcome.trials] == [TrialState.FAIL] * 3
+    assert all("diverged" in t.user_attrs["outcome"] for t in outcome.trials)
+    assert all(t.user_attrs["error"] for t in outcome.trials)
+    assert not outcome.interrupted
+
+
+def test_an_architecture_is_trained_once_per_run(tmp_path: Path) -> None:
+    # 8 architectures, 11 trials: the grid sampler comes back to some; they are copied, not retrained.
+    space = tiny_space(tmp_path, training__epochs=1)
+    run, outcome = _run(tmp_path, space, trials=11, sampler="grid")
+    reused = [t for t in outcome.trials if "reused_from" in t.user_attrs]
+    assert len(outcome.trials) == 11 and len(reused) == 3
+    for trial in reused:
+        source = outcome.trials[trial.user_attrs["reused_from"]]
+        assert source.user_attrs["name"] == trial.user_attrs["name"] and source.values == trial.values
+    trained = [d for d in next(run.ray_dir.iterdir()).iterdir() if d.name.startswith("trial_")]
+    assert len(trained) == 8
+
+
+def test_every_trained_architecture_is_in_budget(tmp_path: Path) -> None:
+    space_path = tiny_space(tmp_path, budget={"max_gflops": 0.0001}, training__epochs=1)
+    space = DesignSpace.from_file(space_path)
+    _, outcome = _run(tmp_path, space_path, trials=4, sampler="tpe")
+    for trial in outcome.trials:
+        arch = space.architecture(
+            trial.user_attrs["depths"],
+            trial.user_attrs["width"],
+            trial.user_attrs["cardinality"],
+            trial.user_attrs["bottleneck_width"],
+        )
+        assert count_analytic(arch).flops <= 0.0001e9
+
+
+def _finished_rows(run_dir: Path) -> int:
+    try:
+        table = pd.read_csv(run_dir / "trials.csv")
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return 0
+    return int(table["state"].isin(["COMPLETE", "PRUNED", "FAIL"]).sum())
+
+
+def test_killed_search_resumes_without_losing_or_retraining(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    space = tiny_space(tmp_path, training__epochs=3)
+    search = subprocess.Popen(
+        [
+            NAS,
+            "search",
+            str(space),
+            "--trials",
+            "6",
+            "--run-dir",
+            str(run_dir),
+            "--max-concurrent",
+            "2",
+            "-q",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while _finished_rows(run_dir) < 2 and time.monotonic() < deadline and search.poll() is None:
+        time.sleep(0.5)
+    assert search.poll() is None, search.stderr.read().decode() if search.stderr else ""
+    os.killpg(search.pid, signal.SIGKILL)  # the search, its local Ray and the trials in flight
+    search.wait(timeout=60)
+    before = {t.number: t for t in load_study(run_dir).trials}
+    finished_before = {n: t for n, t in before.items() if t.state in (TrialState.COMPLETE, TrialState.FAIL)}
+    in_flight = [n for n, t in before.items() if t.state == TrialState.RUNNING]
+    assert len(finished_before) >= 2
+
+    result = subprocess.run(
+        [NAS, "search", "--resume", str(run_dir), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    after = {t.number: t for t in load_study(run_dir).trials}
+    for number, trial in finished_before.items():  # kept exactly as they were
+        assert after[number].state == trial.state and after[number].values == trial.values
+    for number in in_flight:  # recorded, with the reason, and queued again
+        assert after[number].state == TrialState.FAIL and "interrupted" in after[number].user_attrs["error"]
+    reruns = [t for t in after.values() if "rerun_of" in t.user_attrs]
+    assert sorted(t.user_attrs["rerun_of"] for t in reruns) == sorted(in_flight)
+    counted = [
+        t for t in after.values() if t.state != TrialState.RUNNING and not t.user_attrs.get("interrupted")
+    ]
+    assert len(counted) == 6
+    # Nothing finished before the kill was trained again by the resumed search.
+    experiments = sorted((run_dir / "ray").iterdir())
+    retrained = {int(d.name.split("_")[1]) for d in experiments[-1].iterdir() if d.name.startswith("trial_")}
+    assert not retrained & set(finished_before)
+
+
+def test_infeasible_budget_exits_2_naming_the_smallest_and_writes_nothing(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [NAS, "search", str(tiny_space(tmp_path)), "--max-gflops", "0.0000001", "--run-dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "nas-resnext search: error: budget: no architecture of the space is within"
+    )
+    assert "the smallest is X-11-1x1d-w2-s4-r8-i1" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--epochs", "0"], "--epochs: got 0; allowed: an integer >= 1"),
+        (["--sampler", "cmaes"], "argument --sampler: invalid choice: 'cmaes'"),
+        (
+            ["--scheduler", "asha", "--grace-period", "2"],
+            "--grace-period: got 2; allowed: fewer than the 2 epochs",
+        ),
+        (["--dataset", "cifar10"], "in_channels: got 1; allowed: 3 (what the cifar10 data set holds)"),
+        (["--gpus-per-trial", "-1"], "--gpus-per-trial: got -1.0; allowed: a number >= 0"),
+    ],
+)
+def test_bad_search_input_exits_2_and_writes_nothing(tmp_path: Path, extra: list[str], message: str) -> None:
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [NAS, "search", str(tiny_space(tmp_path)), "--run-dir", str(run_dir), *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    assert not run_dir.exists()
+
+
+def test_resume_needs_a_run_directory(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [NAS, "search", "--resume", str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert "--resume: got" in result.stderr and "a run directory made by nas-resnext search" in result.stderr
+
+
+def test_existing_run_directory_is_not_overwritten(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "keep.txt").write_text("mine")
+    result = subprocess.run(
+        [NAS, "search", str(tiny_space(tmp_path)), "--run-dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2 and "use --resume RUN_DIR" in result.stderr
+    assert [p.name for p in run_dir.iterdir()] == ["keep.txt"]
+
+
+def test_ctrl_c_stops_cleanly_and_leaves_a_resumable_run(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    space = tiny_space(tmp_path, training__epochs=3)
+    search = subprocess.Popen(
+        [NAS, "search", str(space), "--trials", "4", "--run-dir", str(run_dir), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while _finished_rows(run_dir) < 1 and time.monotonic() < deadline and search.poll() is None:
+        time.sleep(0.5)
+    os.killpg(search.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends to the foreground group
+    _, err = search.communicate(timeout=120)
+    assert search.returncode == 130, err
+    assert f"continue with: nas-resnext search --resume {run_dir}" in err
+    assert "Traceback" not in err
+    table = pd.read_csv(run_dir / "trials.csv")
+    assert (table["state"] != "RUNNING").all()  # nothing left looking as if it still ran
+    result = subprocess.run(
+        [NAS, "search", "--resume", str(run_dir), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    counts = json.loads(result.stdout)["trials"]
+    assert counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"] == 4

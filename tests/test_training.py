@@ -1,0 +1,200 @@
+"""The trainer: it learns, repeats by seed, stops on request, and returns every fault as a result."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+import torch
+from torch import nn
+
+from nas_resnext.architecture import Architecture
+from nas_resnext.data import TrainingData, load_dataset
+from nas_resnext.model import Bottleneck
+from nas_resnext.settings import TrainSettings
+from nas_resnext.training import EpochMetrics, StopTraining, learning_rate_factor, train_candidate
+
+SETTINGS = TrainSettings(epochs=3, batch_size=32, lr=0.05, val_fraction=0.25, seed=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def data() -> TrainingData:
+    return load_dataset("synthetic", resolution=8, settings=SETTINGS, num_samples=256, num_classes=4)
+
+
+@pytest.fixture(scope="module")
+def arch(data: TrainingData) -> Architecture:
+    return Architecture(
+        template="cifar", depths=(1, 1, 1), width=4, cardinality=2, bottleneck_width=2, stem_width=8,
+        **data.architecture_fields(),
+    )  # fmt: skip
+
+
+@contextmanager
+def forward_hook(hook: Callable[[nn.Module, tuple, torch.Tensor], torch.Tensor | None]) -> Iterator[None]:
+    """A hook on every module's forward pass, for faults that real candidates meet on real hardware."""
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+# -- the schedule --------------------------------------------------------------------------------
+
+
+def test_cosine_schedule_warms_up_linearly_then_decays_towards_zero() -> None:
+    settings = TrainSettings(epochs=4, warmup_epochs=1)
+    factors = [learning_rate_factor(settings, step, 10) for step in range(40)]
+    assert factors[:10] == pytest.approx([(i + 1) / 10 for i in range(10)])
+    assert factors[10] == 1.0
+    assert all(a > b for a, b in itertools.pairwise(factors[10:]))
+    assert 0 < factors[-1] < 0.01
+
+
+def test_step_schedule_multiplies_by_gamma_after_each_milestone() -> None:
+    settings = TrainSettings(epochs=6, schedule="step", step_milestones=(2, 4), step_gamma=0.5)
+    per_epoch = [learning_rate_factor(settings, epoch * 5, 5) for epoch in range(6)]
+    assert per_epoch == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+
+
+# -- training -------------------------------------------------------------------------------------
+
+
+def test_trains_reports_every_epoch_and_measures_latency(arch: Architecture, data: TrainingData) -> None:
+    seen: list[EpochMetrics] = []
+    result = train_candidate(arch, data, SETTINGS, seen.append)
+    assert result.state == "complete" and result.ok and result.error is None
+    assert [m.epoch for m in seen] == [1, 2, 3] and result.history == seen
+    assert result.epochs == 3
+    assert result.val_accuracy == seen[-1].val_accuracy > 0.5  # four classes: chance is 0.25
+    assert seen[-1].train_loss < seen[0].train_loss
+    assert all(m.images_per_second > 0 and m.epoch_seconds > 0 for m in seen)
+    assert result.train_images_per_second and result.train_seconds > 0
+    assert result.latency is not None and result.latency.single_ms > 0 and result.latency.batch_size == 32
+    assert result.device.startswith("cpu")
+    encoded = json.loads(json.dumps(result.to_dict()))
+    assert encoded["history"][0]["epoch"] == 1 and encoded["latency"]["single_ms"] > 0
+
+
+def test_same_seed_repeats_exactly_and_leaves_the_global_rng_alone(
+    arch: Architecture, data: TrainingData
+) -> None:
+    settings = SETTINGS.replace(epochs=2)
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first = train_candidate(arch, data, settings, measure=False)
+    assert torch.equal(torch.rand(1), expected_next)
+    second = train_candidate(arch, data, settings, measure=False)
+    other = train_candidate(arch, data, settings.replace(seed=1), measure=False)
+    losses = [(m.train_loss, m.val_loss, m.val_accuracy) for m in first.history]
+    assert losses == [(m.train_loss, m.val_loss, m.val_accuracy) for m in second.history]
+    assert losses != [(m.train_loss, m.val_loss, m.val_accuracy) for m in other.history]
+
+
+@pytest.mark.parametrize("how", ["return True", "raise StopTraining"])
+def test_callback_can_stop_training(arch: Architecture, data: TrainingData, how: str) -> None:
+    def callback(metrics: EpochMetrics) -> bool:
+        if how == "raise StopTraining":
+            raise StopTraining
+        return True
+
+    result = train_candidate(arch, data, SETTINGS, callback, measure=False)
+    assert result.state == "stopped" and result.ok
+    assert result.epochs == 1 and result.val_accuracy is not None
+
+
+def test_step_schedule_warmup_label_smoothing_and_plain_momentum_train(
+    arch: Architecture, data: TrainingData
+) -> None:
+    settings = SETTINGS.replace(
+        schedule="step",
+        step_milestones=(2,),
+        warmup_epochs=1,
+        label_smoothing=0.1,
+        nesterov=False,
+        momentum=0.0,
+    )
+    result = train_candidate(arch, data, settings, measure=False)
+    assert result.state == "complete"
+    assert result.history[0].lr == pytest.approx(0.05)  # end of warm-up
+    assert result.history[2].lr == pytest.approx(0.005)
+
+
+# -- faults: none escapes -------------------------------------------------------------------------
+
+
+def test_nan_loss_stops_the_candidate_as_diverged(arch: Architecture, data: TrainingData) -> None:
+    def poison(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
+        return output * math.nan if isinstance(module, nn.Linear) else None
+
+    seen: list[EpochMetrics] = []
+    with forward_hook(poison):
+        result = train_candidate(arch, data, SETTINGS, seen.append)
+    assert result.state == "diverged" and not result.ok
+    assert result.epochs == 1 and seen == []  # stopped before the callback could report the epoch
+    assert "non-finite loss in epoch 1" in result.error
+    assert result.latency is None
+
+
+def test_huge_learning_rate_diverges(arch: Architecture, data: TrainingData) -> None:
+    result = train_candidate(arch, data, SETTINGS.replace(lr=1e30, epochs=2), measure=False)
+    assert result.state == "diverged"
+
+
+def test_cuda_out_of_memory_is_a_failed_result(arch: Architecture, data: TrainingData) -> None:
+    def exhaust(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if isinstance(module, Bottleneck):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    with forward_hook(exhaust):
+        result = train_candidate(arch, data, SETTINGS)
+    assert result.state == "failed" and not result.ok
+    assert result.error.startswith("out of memory on cpu: CUDA out of memory. Tried to allocate 20.00 GiB")
+    assert result.epochs == 0 and result.history == [] and result.train_seconds > 0
+
+
+def test_an_exception_in_the_model_is_a_failed_result_with_its_message(
+    arch: Architecture, data: TrainingData
+) -> None:
+    calls = {"forward": 0}
+
+    def break_later(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if isinstance(module, nn.Linear):
+            calls["forward"] += 1
+            if calls["forward"] > 10:  # after the first epoch's six steps and its validation pass
+                raise RuntimeError("kernel exploded")
+
+    with forward_hook(break_later):
+        result = train_candidate(arch, data, SETTINGS)
+    assert result.state == "failed" and result.error == "RuntimeError: kernel exploded"
+    assert result.epochs == 1 and len(result.history) == 1  # what finished is kept
+
+
+def test_a_failing_callback_fails_the_candidate_without_raising(
+    arch: Architecture, data: TrainingData
+) -> None:
+    def callback(metrics: EpochMetrics) -> None:
+        raise ValueError("reporter lost its connection")
+
+    result = train_candidate(arch, data, SETTINGS, callback)
+    assert result.state == "failed" and result.error == "ValueError: reporter lost its connection"
+
+
+def test_architecture_that_does_not_fit_the_data_fails_with_the_reason(
+    arch: Architecture, data: TrainingData
+) -> None:
+    result = train_candidate(arch.replace(in_channels=1), data, SETTINGS)
+    assert result.state == "failed"
+    assert "in_channels: got 1; allowed: 3 (what the synthetic data set holds)" in result.error
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_asking_for_missing_cuda_fails_the_candidate(arch: Architecture, data: TrainingData) -> None:
+    result = train_candidate(arch, data, SETTINGS.replace(device="cuda"))
+    assert result.state == "failed" and "no CUDA device" in result.error
