@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 WHEELS ?= /opt/wheels
 FIND_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS))
 
-.PHONY: venv test lint format demo clean
+.PHONY: venv browser test lint format demo clean
 
 venv: $(VENV)/.installed
 
@@ -27,7 +27,13 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+# The report tests drive a real headless Chromium: Debian's package, installed here when it is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+		else echo "the report tests need Chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 # A 20-trial search of small ResNeXts on the embedded digits data (local Ray; a few minutes on 2 cores).

@@ -241,37 +241,33 @@ def _finished_rows(run_dir: Path) -> int:
     return int(table["state"].isin(["COMPLETE", "PRUNED", "FAIL"]).sum())
 
 
-def test_killed_search_resumes_without_losing_or_retraining(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    space = tiny_space(tmp_path, training__epochs=3)
+def _start_search_until(run_dir: Path, space: Path, trials: int, finished: int) -> subprocess.Popen:
+    """Start a search in its own process group; return once ``finished`` trials are in trials.csv."""
     search = subprocess.Popen(
         [
             NAS,
             "search",
             str(space),
             "--trials",
-            "6",
+            str(trials),
             "--run-dir",
             str(run_dir),
             "--max-concurrent",
             "2",
-            "-q",
         ],
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
     deadline = time.monotonic() + 300
-    while _finished_rows(run_dir) < 2 and time.monotonic() < deadline and search.poll() is None:
+    while _finished_rows(run_dir) < finished and time.monotonic() < deadline and search.poll() is None:
         time.sleep(0.5)
-    assert search.poll() is None, search.stderr.read().decode() if search.stderr else ""
-    os.killpg(search.pid, signal.SIGKILL)  # the search, its local Ray and the trials in flight
-    search.wait(timeout=60)
-    before = {t.number: t for t in load_study(run_dir).trials}
-    finished_before = {n: t for n, t in before.items() if t.state in (TrialState.COMPLETE, TrialState.FAIL)}
-    in_flight = [n for n, t in before.items() if t.state == TrialState.RUNNING]
-    assert len(finished_before) >= 2
+    assert search.poll() is None, search.communicate()[1]
+    return search
 
+
+def _resume(run_dir: Path) -> dict:
     result = subprocess.run(
         [NAS, "search", "--resume", str(run_dir), "--json"],
         capture_output=True,
@@ -280,6 +276,20 @@ def test_killed_search_resumes_without_losing_or_retraining(tmp_path: Path) -> N
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_killed_search_resumes_without_losing_or_retraining(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    search = _start_search_until(run_dir, tiny_space(tmp_path, training__epochs=3), trials=6, finished=2)
+    os.killpg(search.pid, signal.SIGKILL)  # the search, its local Ray and the trials in flight
+    search.wait(timeout=60)
+    before = {t.number: t for t in load_study(run_dir).trials}
+    finished_before = {n: t for n, t in before.items() if t.state in (TrialState.COMPLETE, TrialState.FAIL)}
+    in_flight = [n for n, t in before.items() if t.state == TrialState.RUNNING]
+    assert len(finished_before) >= 2
+
+    _resume(run_dir)
     after = {t.number: t for t in load_study(run_dir).trials}
     for number, trial in finished_before.items():  # kept exactly as they were
         assert after[number].state == trial.state and after[number].values == trial.values
@@ -365,17 +375,7 @@ def test_existing_run_directory_is_not_overwritten(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_cleanly_and_leaves_a_resumable_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    space = tiny_space(tmp_path, training__epochs=3)
-    search = subprocess.Popen(
-        [NAS, "search", str(space), "--trials", "4", "--run-dir", str(run_dir), "-q"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    while _finished_rows(run_dir) < 1 and time.monotonic() < deadline and search.poll() is None:
-        time.sleep(0.5)
+    search = _start_search_until(run_dir, tiny_space(tmp_path, training__epochs=3), trials=4, finished=1)
     os.killpg(search.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends to the foreground group
     _, err = search.communicate(timeout=120)
     assert search.returncode == 130, err
@@ -383,13 +383,6 @@ def test_ctrl_c_stops_cleanly_and_leaves_a_resumable_run(tmp_path: Path) -> None
     assert "Traceback" not in err
     table = pd.read_csv(run_dir / "trials.csv")
     assert (table["state"] != "RUNNING").all()  # nothing left looking as if it still ran
-    result = subprocess.run(
-        [NAS, "search", "--resume", str(run_dir), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    counts = json.loads(result.stdout)["trials"]
+    outcome = _resume(run_dir)
+    counts = outcome["trials"]
     assert counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"] == 4

@@ -17,9 +17,16 @@ from nas_resnext.errors import ConfigError
 
 
 def _commands() -> dict[str, ModuleType]:
-    from nas_resnext.cli import count, search, space, tradeoff, train
+    from nas_resnext.cli import count, report, search, space, tradeoff, train
 
-    return {"count": count, "tradeoff": tradeoff, "space": space, "train": train, "search": search}
+    return {
+        "count": count,
+        "tradeoff": tradeoff,
+        "space": space,
+        "train": train,
+        "search": search,
+        "report": report,
+    }
 
 
 class _ArgumentParser(argparse.ArgumentParser):

@@ -140,7 +140,7 @@ def _check_data(space: DesignSpace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas_resnext.search.rundir import RunDirectory, RunOptions, package_versions
+    from nas_resnext.search.rundir import RunDirectory, RunOptions, hardware_description, package_versions
     from nas_resnext.search.runner import run_search
     from nas_resnext.search.sampling import FeasibleSampler
 
@@ -173,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
             scheduler=space.search.scheduler,
             seed=space.search.seed,
             space_file=str(args.space),
+            created=time.strftime("%Y-%m-%dT%H:%M:%S"),
         )
         run_dir = None
     for name in (
@@ -193,12 +194,14 @@ def run(args: argparse.Namespace) -> int:
     FeasibleSampler(space).check_feasible()
     _check_data(space)
     options.versions = package_versions()
+    options.hardware = hardware_description()
     if run_dir is None:
         run_dir = RunDirectory.create(path, space, options)
     else:
         run_dir.save_options(options)
 
     outcome = run_search(run_dir, space, options, stream=None if (args.quiet or args.json) else sys.stderr)
+    report = _write_report(run_dir.path)
     rows = [_pareto_row(t) for t in sorted(outcome.pareto, key=lambda t: t.user_attrs.get("flops", 0))]
     if args.json:
         print_json(
@@ -208,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
                 "interrupted": outcome.interrupted,
                 "pareto": rows,
                 "seconds": outcome.seconds,
+                "report": str(report) if report else None,
             }
         )
     else:
@@ -233,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
         print(f"run directory: {run_dir.path}")
+        if report:
+            print(f"report: {report}")
     if outcome.interrupted:
         print(
             f"nas-resnext search: interrupted; continue with: nas-resnext search --resume {run_dir.path}",
@@ -240,6 +246,17 @@ def run(args: argparse.Namespace) -> int:
         )
         return 130
     return 0
+
+
+def _write_report(run_dir: Path) -> Path | None:
+    """The run's HTML report; a failure to write it is reported but never fails a finished search."""
+    from nas_resnext.report import write_report
+
+    try:
+        return write_report([run_dir])
+    except Exception as error:
+        print(f"nas-resnext search: the report could not be written: {error}", file=sys.stderr)
+        return None
 
 
 def _pareto_row(trial: Any) -> dict[str, Any]:

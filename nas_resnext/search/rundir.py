@@ -59,6 +59,20 @@ class RunOptions:
     reduction_factor: int = 3
     space_file: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    hardware: str = ""  # where the search ran (driver's view), for the report's header
+    created: str = ""
+    wall_seconds: float = 0.0  # summed over the start and every resume
+
+
+def hardware_description() -> str:
+    """CPU count and GPUs visible to the process that runs the search."""
+    import torch
+
+    parts = [f"{platform.machine()} {os.cpu_count()} CPUs", f"torch {torch.__version__}"]
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        parts.append("CUDA: " + ", ".join(names))
+    return "; ".join(parts)
 
 
 def package_versions() -> dict[str, str]:

@@ -244,4 +244,6 @@ def run_search(
             requeued = recover_interrupted(study)
     trials = study.get_trials(deepcopy=False)
     run.write_trials(trials)
+    options.wall_seconds += time.monotonic() - started
+    run.save_options(options)
     return SearchOutcome(run, trials, pareto_front(study), interrupted, requeued, time.monotonic() - started)

@@ -1,0 +1,237 @@
+"""The report's analysis, checked by equality on small hand-made trials tables."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nas_resnext.report.analysis import (
+    EdfCurve,
+    ParetoRun,
+    ReportData,
+    RunMeta,
+    build_report_data,
+    curves_info,
+    edf_info,
+    header_info,
+    importance_infos,
+    pareto_infos,
+    table_order,
+    tradeoff_info,
+)
+from nas_resnext.report.rendering import script_json, text
+from nas_resnext.search.rundir import TRIAL_COLUMNS
+from nas_resnext.space import DesignSpace
+
+SPACE = {
+    "name": "hand",
+    "description": "hand-made",
+    "template": "cifar",
+    "resolution": 8,
+    "num_classes": 10,
+    "in_channels": 1,
+    "stem_width": 4,
+    "axes": {"depth": [1, 2], "width": [2, 4], "cardinality": [1, 2, 4], "bottleneck_width": [1, 2]},
+    "budget": {"max_gflops": 0.01, "max_mparams": 1.0},
+}
+
+
+def run_meta(name: str = "run", **options: object) -> RunMeta:
+    return RunMeta(name, Path(name), DesignSpace.from_dict(SPACE), dict(options))
+
+
+def table(rows: list[dict], run: str = "run") -> pd.DataFrame:
+    """A trials.csv-shaped table; unspecified columns take plain defaults."""
+    defaults = {"state": "COMPLETE", "depths": "1,1,1", "width": 4, "cardinality": 1, "bottleneck_width": 2}
+    defaults["params"] = 1000
+    full = []
+    for number, row in enumerate(rows):
+        item = (
+            {column: None for column in TRIAL_COLUMNS} | defaults | {"number": number, "name": f"n{number}"}
+        )
+        item |= row
+        item["group_width"] = item["cardinality"] * item["bottleneck_width"]
+        full.append(item)
+    frame = pd.DataFrame(full, columns=TRIAL_COLUMNS)
+    frame.insert(0, "run", run)
+    return frame
+
+
+def data(rows: list[dict], **options: object) -> ReportData:
+    return build_report_data([run_meta(**options)], [table(rows)])
+
+
+def test_pareto_flags_keep_ties_and_duplicates() -> None:
+    report = data(
+        [
+            {"val_accuracy": 0.9, "flops": 100},
+            {"val_accuracy": 0.9, "flops": 100},  # a duplicate of a front point is on the front too
+            {"val_accuracy": 0.8, "flops": 100},
+            {"val_accuracy": 0.95, "flops": 200},
+            {"val_accuracy": 0.95, "flops": 300},  # same accuracy, more FLOPs: dominated
+            {"val_accuracy": 0.99, "flops": 50, "state": "PRUNED", "epochs": 1},  # never on the front
+            {"val_accuracy": None, "flops": 80, "state": "FAIL", "error": "RuntimeError: NaN loss"},
+        ]
+    )
+    assert report.table["pareto"].tolist() == [True, True, False, True, False, False, False]
+    assert report.table["reason"].tolist() == [
+        "",
+        "",
+        "",
+        "",
+        "",
+        "stopped early after 1 epochs",
+        "RuntimeError: NaN loss",
+    ]
+    flops = pareto_infos(report)[0]
+    assert flops.cost == "flops" and flops.budget == (0.01,) and flops.log_x
+    assert flops.runs == (
+        ParetoRun(
+            "run", front=(0, 1, 3), dominated=(2, 4), pruned=(5,), failed=((6, "RuntimeError: NaN loss"),)
+        ),
+    )
+    assert [p.cost for p in pareto_infos(report)] == ["flops", "params"]  # no latency was measured
+    assert table_order(report) == (3, 0, 1, 4, 2, 5, 6)
+
+
+def test_pareto_of_several_runs_is_per_run_and_has_no_budget_line() -> None:
+    a = table([{"val_accuracy": 0.9, "flops": 100}], run="a")
+    b = table([{"val_accuracy": 0.8, "flops": 200}], run="b")
+    report = build_report_data([run_meta("a"), run_meta("b")], [a, b])
+    assert report.table["pareto"].tolist() == [True, True]
+    (flops, _) = pareto_infos(report)
+    assert flops.budget == ()
+    assert [r.front for r in flops.runs] == [(0,), (1,)]
+
+
+def test_edf_weights_match_complexity_distributions() -> None:
+    # C=1 has two cheap models and one costly; C=2 one cheap and one costly. The pooled share of the
+    # cheap bin is 3/5, of the costly one 2/5; each group's weights follow those shares.
+    rows = [
+        {"cardinality": 1, "flops": 100, "val_accuracy": 0.9},
+        {"cardinality": 1, "flops": 100, "val_accuracy": 0.8},
+        {"cardinality": 1, "flops": 1000, "val_accuracy": 0.7},
+        {"cardinality": 2, "flops": 100, "val_accuracy": 0.6},
+        {"cardinality": 2, "flops": 1000, "val_accuracy": 0.95},
+        {"cardinality": 4, "flops": 100, "state": "FAIL"},
+    ]
+    info = edf_info(data(rows), "cardinality", bins=2)
+    (c1, c2) = info.curves
+    assert c1.label == "C=1 (n=3)" and c1.n == 3
+    assert c1.errors == pytest.approx((0.1, 0.2, 0.3))
+    assert c1.cdf == pytest.approx((0.3, 0.6, 1.0))  # cheap ones 0.3 each, the costly one 0.4
+    assert c2 == EdfCurve("C=2 (n=2)", 2, pytest.approx((0.05, 0.4)), pytest.approx((0.4, 1.0)))
+    assert edf_info(data(rows[:3]), "cardinality").curves == ()  # one group: nothing to compare
+
+
+def test_tradeoff_bins_and_answer() -> None:
+    rng = np.random.default_rng(1)
+    rows = []
+    for flops in (1000, 4000):
+        for cardinality in (1, 2, 4):
+            for _ in range(3):
+                accuracy = 0.8 + 0.02 * math.log2(cardinality) + rng.normal(0, 0.002)
+                rows.append({"flops": flops, "cardinality": cardinality, "val_accuracy": accuracy})
+    info = tradeoff_info(data(rows), ratio=2.0, resamples=200)
+    assert [b.low_gflops * 1e9 for b in info.bins] == pytest.approx([512, 2048])
+    assert [b.high_gflops * 1e9 for b in info.bins] == pytest.approx([1024, 4096])
+    assert [[g.cardinality for g in b.groups] for b in info.bins] == [[1, 2, 4], [1, 2, 4]]
+    first = info.bins[0].groups[0]
+    assert first.n == 3 and first.ci_low <= first.mean <= first.ci_high and first.group_widths == (2,)
+    assert info.n == 18
+    assert info.slope == pytest.approx(2.0, abs=0.2) and 0 < info.ci_low < info.slope < info.ci_high
+    assert info.answer.startswith("At matched complexity, more cardinality helped")
+    assert "Spend the budget on C" in info.answer
+
+
+def test_tradeoff_says_when_data_are_too_few() -> None:
+    rows = [
+        {"flops": 1000, "cardinality": 1, "val_accuracy": 0.8},
+        {"flops": 5000, "cardinality": 2, "val_accuracy": 0.9},
+    ]
+    info = tradeoff_info(data(rows))
+    assert info.slope is None and info.answer.startswith("Not enough data")
+    assert (
+        tradeoff_info(data([{"state": "FAIL", "flops": 10}])).answer
+        == "Not enough data: no completed trials."
+    )
+
+
+def test_header_fields() -> None:
+    rows = [
+        {"val_accuracy": 0.9, "flops": 100},
+        {"state": "PRUNED", "flops": 10},
+        {"state": "FAIL", "flops": 1},
+    ]
+    options = {
+        "sampler": "tpe",
+        "scheduler": "moasha",
+        "seed": 3,
+        "hardware": "x86_64 2 CPUs",
+        "versions": {"optuna": "5.0.0"},
+        "wall_seconds": 125.0,
+        "space_file": "spaces/a.yaml",
+    }
+    header = header_info(data(rows, **options), run_meta(**options))
+    assert header.counts == (("COMPLETE", 1), ("PRUNED", 1), ("FAIL", 1))
+    assert header.budget == "GFLOPs <= 0.01, Mparams <= 1"
+    assert (header.sampler, header.scheduler, header.seed, header.wall_time) == (
+        "tpe",
+        "moasha",
+        "3",
+        "2m05s",
+    )
+    assert header.space_file == "spaces/a.yaml" and header.versions == (("optuna", "5.0.0"),)
+    assert header.objectives == ("val_accuracy", "flops")
+    assert "GFLOPs (multiply-adds, fvcore)" in header.flop_convention
+    older = header_info(data(rows), run_meta())  # run.json of older runs lacks these keys
+    assert (older.hardware, older.wall_time) == ("not recorded", "not recorded")
+
+
+def test_importance_too_few_trials_is_a_message() -> None:
+    infos = importance_infos(data([{"val_accuracy": 0.9, "flops": 100}]))
+    assert [(i.objective, i.importances) for i in infos] == [("val_accuracy", ()), ("flops", ())]
+    assert infos[0].message.startswith("Not enough completed trials")
+
+
+def test_importance_on_natural_values() -> None:
+    rows = [
+        {"width": w, "cardinality": c, "val_accuracy": 0.5 + 0.1 * w, "flops": 100 * c}
+        for w in (2, 4, 8)
+        for c in (1, 2, 4)
+    ]
+    (accuracy, flops) = importance_infos(data(rows))
+    assert dict(accuracy.importances)["width"] > 0.8
+    assert dict(flops.importances)["cardinality"] > 0.8
+    assert {a for a, _ in accuracy.importances} == {"width", "cardinality"}  # constant axes are left out
+
+
+def test_history_and_curves() -> None:
+    history = pd.DataFrame(
+        {
+            "run": "run",
+            "number": [0, 0, 1, 9],
+            "epoch": [1.0, 2.0, 1.0, 1.0],
+            "val_accuracy": [0.5, 0.6, 0.4, 0.1],
+        }
+    )
+    rows = [{"val_accuracy": 0.6, "flops": 1}, {"state": "PRUNED", "val_accuracy": 0.4, "flops": 1}]
+    report = build_report_data([run_meta()], [table(rows)], [history])
+    assert report.history.values.tolist() == [[0, 1.0, 0.5], [0, 2.0, 0.6], [1, 1.0, 0.4]]
+    info = curves_info(report)
+    assert (info.complete, info.stopped, info.epochs) == ((0,), (1,), 2)
+
+
+@pytest.mark.parametrize(
+    "value", ["</script><script>alert(1)</script>", "<img src=x onerror=alert(1)>", "a & b <!-- c"]
+)
+def test_escaping(value: str) -> None:
+    encoded = script_json({"name": value})
+    assert "<" not in encoded and ">" not in encoded and "&" not in encoded
+    assert json.loads(encoded) == {"name": value}
+    assert "<" not in text(value) and ">" not in text(value)

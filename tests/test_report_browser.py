@@ -1,0 +1,228 @@
+"""The report in a real headless Chromium: every plot renders, hover data is there, nothing logs an error,
+and user strings (architecture names, error messages, the space's description) never run as script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+
+from nas_resnext.cli import main
+from nas_resnext.report import write_report
+from nas_resnext.space import DesignSpace
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCRIPT_TAG = "<script>window.__xss=1</script>"
+IMG_TAG = "<img src=x onerror=window.__xss=1>"
+
+
+def make_run(path: Path, name: str, evil: bool = False, seed: int = 0) -> Path:
+    """A real run directory: resolved space.yaml, run.json and an Optuna SQLite study with trials."""
+    description = f"space {SCRIPT_TAG} {IMG_TAG}" if evil else "a test space"
+    space = DesignSpace.from_dict(
+        {
+            "name": IMG_TAG if evil else name,
+            "description": description,
+            "template": "cifar",
+            "resolution": 8,
+            "num_classes": 10,
+            "in_channels": 1,
+            "stem_width": 4,
+            "dataset": "digits",
+            "axes": {"depth": [1, 2], "width": [2, 4], "cardinality": [1, 2, 4], "bottleneck_width": [1, 2]},
+            "budget": {"max_gflops": 0.01},
+        }
+    )
+    path.mkdir(parents=True)
+    (path / "space.yaml").write_text(yaml.safe_dump(space.to_dict(), sort_keys=False))
+    options = {
+        "trials": 14,
+        "sampler": "random",
+        "scheduler": "moasha",
+        "seed": seed,
+        "hardware": "x86_64 2 CPUs",
+    }
+    options["versions"] = {"optuna": optuna.__version__}
+    options["wall_seconds"] = 75.0
+    (path / "run.json").write_text(json.dumps(options))
+    study = optuna.create_study(
+        storage=f"sqlite:///{path / 'study.db'}", study_name=space.name, directions=["maximize", "minimize"]
+    )
+    number = 0
+    for depth in (1, 2):
+        for width in (2, 4):
+            for cardinality in (1, 2, 4):
+                bottleneck = 2 if cardinality < 4 else 1
+                label = f"X-{depth}-{cardinality}x{bottleneck}d-w{width}"
+                if evil:
+                    label += SCRIPT_TAG if number % 2 else IMG_TAG
+                flops = 100_000 * depth * width * (1 + cardinality * bottleneck) // 4
+                accuracy = (
+                    0.5
+                    + 0.05 * width / 2
+                    + 0.02 * depth
+                    - 0.01 * cardinality
+                    + 0.003 * (number % 3)
+                    + seed * 0.01
+                )
+                state = optuna.trial.TrialState.COMPLETE
+                epochs = 3
+                error = None
+                if number % 6 == 5:
+                    state, epochs = optuna.trial.TrialState.PRUNED, 1
+                if number == 7:
+                    state, epochs = optuna.trial.TrialState.FAIL, 0
+                    error = (
+                        f"RuntimeError: out of memory {SCRIPT_TAG} {IMG_TAG}"
+                        if evil
+                        else "RuntimeError: NaN loss"
+                    )
+                history = [
+                    {"epoch": float(e), "val_accuracy": accuracy - 0.1 * (3 - e)}
+                    for e in range(1, epochs + 1)
+                ]
+                attrs: dict[str, Any] = {
+                    "name": label,
+                    "depths": [depth] * 3,
+                    "width": width,
+                    "cardinality": cardinality,
+                    "bottleneck_width": bottleneck,
+                    "group_width": cardinality * bottleneck,
+                    "flops": flops,
+                    "params": flops // 20,
+                    "latency_ms": 0.1 * depth * width,
+                    "history": history,
+                    "epochs": epochs,
+                    "seconds": 1.5 * epochs,
+                    "error": error,
+                }
+                values = [accuracy, float(flops)] if state == optuna.trial.TrialState.COMPLETE else None
+                distribution = optuna.distributions.FloatDistribution(0.0, 1.0)
+                study.add_trial(
+                    optuna.trial.create_trial(
+                        state=state,
+                        values=values,
+                        params={"q_width": width / 5},
+                        distributions={"q_width": distribution},
+                        user_attrs=attrs,
+                    )
+                )
+                number += 1
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def open_report(browser: Any, report: Path) -> tuple[Any, list[str], list[str]]:
+    """Open the report from file:// with every network request refused; returns page, errors, requests."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    requests: list[str] = []
+
+    def refuse(route: Any) -> None:
+        if not route.request.url.startswith(("file://", "blob:", "data:")):
+            requests.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", refuse)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(report.resolve().as_uri())
+    page.wait_for_function("document.querySelectorAll('#trials tbody tr').length > 0")
+    return page, errors, requests
+
+
+def rendered_plots(page: Any) -> tuple[int, int]:
+    return page.evaluate(
+        "[document.querySelectorAll('div.plot').length,"
+        " document.querySelectorAll('div.plot.js-plotly-plot .main-svg').length > 0 ?"
+        " [...document.querySelectorAll('div.plot')].filter(d => d.querySelector('.main-svg')).length : 0]"
+    )
+
+
+def test_report_renders_every_view_offline(tmp_path: Path, browser: Any) -> None:
+    runs = [make_run(tmp_path / "run-a", "tiny"), make_run(tmp_path / "run-b", "tiny", seed=1)]
+    report = write_report(runs, tmp_path / "report.html")
+    page, errors, requests = open_report(browser, report)
+    divs, drawn = rendered_plots(page)
+    ids = page.evaluate("[...document.querySelectorAll('div.plot')].map(d => d.id)")
+    assert divs == drawn
+    for view in ("plot-pareto-flops", "plot-pareto-params", "plot-tradeoff", "plot-edf-run", "plot-curves"):
+        assert view in ids
+    assert "plot-importance" in ids
+    names = page.evaluate(
+        "[...document.querySelectorAll('div.plot')].flatMap(d => d.data)"
+        ".filter(t => t.customdata).flatMap(t => t.customdata.filter(Boolean).map(c => c[3]))"
+    )
+    assert "X-1-2x2d-w4" in names
+    template = page.evaluate("document.getElementById('plot-pareto-flops').data[0].hovertemplate")
+    assert "customdata[3]" in template
+    assert page.evaluate("document.querySelectorAll('#trials tbody tr').length") == 24
+    assert page.locator("#trials tbody tr.front").count() >= 2
+    assert errors == []
+    assert requests == []
+    # plotly.js is embedded exactly once
+    assert report.read_text().count("plotly.js v") <= 2  # the licence banner of the one bundle
+
+
+def test_user_strings_never_execute(tmp_path: Path, browser: Any) -> None:
+    run = make_run(tmp_path / IMG_TAG.replace("/", ""), "evil", evil=True)
+    report = write_report([run], tmp_path / "evil.html")
+    page, errors, _ = open_report(browser, report)
+    # Hover every point of the Pareto plot so Plotly draws the names in its labels too.
+    page.evaluate(
+        "(() => { const gd = document.getElementById('plot-pareto-flops');"
+        " gd.data.forEach((t, c) => (t.x || []).forEach((_, i) =>"
+        " Plotly.Fx.hover(gd, [{curveNumber: c, pointNumber: i}]))); })()"
+    )
+    page.locator("#trials th").first.click()
+    assert page.evaluate("window.__xss") is None
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    body = page.locator("body").inner_text()
+    assert SCRIPT_TAG in body  # shown as text, in the table and the header
+    assert IMG_TAG in body
+    assert errors == []
+
+
+def test_cli_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = make_run(tmp_path / "cli-run", "tiny")
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(run)]) == 0
+    assert capsys.readouterr().out.strip() == str(Path("reports") / "cli-run.html")
+    assert (tmp_path / "reports" / "cli-run.html").stat().st_size > 1_000_000
+    missing = tmp_path / "missing"
+    assert main(["report", str(run), str(missing), "-o", str(tmp_path / "x.html")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(missing) in err[0] and "run.json" in err[0]
+    assert not (tmp_path / "x.html").exists()
+    shutil.rmtree(tmp_path / "reports")
