@@ -99,14 +99,17 @@ def test_pareto_flags_keep_ties_and_duplicates() -> None:
     assert table_order(report) == (3, 0, 1, 4, 2, 5, 6)
 
 
-def test_pareto_of_several_runs_is_per_run_and_has_no_budget_line() -> None:
+def test_pareto_of_several_runs_is_per_run_with_every_runs_budget_line() -> None:
     a = table([{"val_accuracy": 0.9, "flops": 100}], run="a")
     b = table([{"val_accuracy": 0.8, "flops": 200}], run="b")
-    report = build_report_data([run_meta("a"), run_meta("b")], [a, b])
+    wider = RunMeta("b", Path("b"), DesignSpace.from_dict({**SPACE, "budget": {"max_gflops": 0.5}}), {})
+    report = build_report_data([run_meta("a"), wider], [a, b])
     assert report.table["pareto"].tolist() == [True, True]
     (flops, _) = pareto_infos(report)
-    assert flops.budget == ()
+    assert flops.budget == tuple(sorted({SPACE["budget"]["max_gflops"], 0.5}))
     assert [r.front for r in flops.runs] == [(0,), (1,)]
+    same = build_report_data([run_meta("a"), run_meta("b")], [a, b])
+    assert pareto_infos(same)[0].budget == (SPACE["budget"]["max_gflops"],)  # a shared budget: one line
 
 
 def test_edf_weights_match_complexity_distributions() -> None:

@@ -187,6 +187,8 @@ def test_report_renders_every_view_offline(tmp_path: Path, browser: Any) -> None
     assert "customdata[3]" in template
     assert page.evaluate("document.querySelectorAll('#trials tbody tr').length") == 24
     assert page.locator("#trials tbody tr.front").count() >= 2
+    assert page.locator("#page-range").text_content() == "rows 1–24 of 24"
+    assert page.locator("#page-next").is_disabled() and page.locator("#page-prev").is_disabled()
     assert errors == []
     assert requests == []
     # plotly.js is embedded exactly once

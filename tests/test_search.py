@@ -45,6 +45,12 @@ REQUIRED_COLUMNS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Searches write their report under ./reports: keep that inside the test's directory."""
+    monkeypatch.chdir(tmp_path)
+
+
 def tiny_space(tmp_path: Path, name: str = "tiny", **overrides: object) -> Path:
     """A digits space of 8 small architectures (8 px, a few thousand parameters)."""
     data: dict = {
@@ -155,6 +161,7 @@ def test_search_on_a_ray_head_node(tmp_path: Path, ray_head: tuple[str, dict[str
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout)
     assert sum(outcome["trials"].values()) == 4 and not outcome["interrupted"]
+    assert outcome["report"] == str(Path("reports") / "run.html") and (tmp_path / outcome["report"]).is_file()
     assert outcome["pareto"] and all(0 <= row["val_accuracy"] <= 1 for row in outcome["pareto"])
     assert {p.name for p in run_dir.iterdir()} >= {"space.yaml", "run.json", "study.db", "ray", "trials.csv"}
     assert json.loads((run_dir / "run.json").read_text())["ray_address"] == address

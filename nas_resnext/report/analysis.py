@@ -18,7 +18,7 @@ import pandas as pd
 
 from nas_resnext.complexity import FLOP_CONVENTION
 from nas_resnext.errors import ConfigError
-from nas_resnext.pareto import losses
+from nas_resnext.pareto import losses, pareto_mask
 from nas_resnext.space import DesignSpace
 
 FLOPS_LABEL = "GFLOPs (multiply-adds, fvcore)"
@@ -67,20 +67,6 @@ class ReportData(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------------- loading
-
-
-def front_mask(loss_rows: np.ndarray) -> np.ndarray:
-    """True for rows no other row dominates; duplicates of a front point are all on it.
-
-    Optuna's non-dominated sort (the one its samplers use) is O(n log n) in two objectives, where
-    ``nas_resnext.pareto.pareto_mask`` compares every pair: 10,000 trials take milliseconds, not seconds.
-    """
-    from optuna.study._multi_objective import _is_pareto_front
-
-    rows = np.asarray(loss_rows, dtype=float)
-    if len(rows) == 0:
-        return np.zeros(0, dtype=bool)
-    return _is_pareto_front(rows, assume_unique_lexsorted=False)
 
 
 def load_run(path: Path, name: str | None = None) -> tuple[RunMeta, list[Any]]:
@@ -157,7 +143,7 @@ def build_report_data(
         part = table[selected & table["val_accuracy"].notna()]
         costs = [c for c in run.space.objectives if c != "val_accuracy"]
         if len(part):
-            mask = front_mask(
+            mask = pareto_mask(
                 losses(part["val_accuracy"], [part[c].astype(float) for c in costs], [1.0] * len(costs))
             )
             table.loc[part.index[mask], "pareto"] = True
@@ -225,7 +211,7 @@ def header_info(data: ReportData, run: RunMeta) -> HeaderInfo:
         wall_time=format_duration(wall) if wall else "not recorded",
         created=str(options.get("created") or options.get("updated") or ""),
         counts=tuple((state, int(states.get(state, 0))) for state in order),
-        flop_convention=f"{FLOPS_LABEL}: {FLOP_CONVENTION}",
+        flop_convention=f"GFLOPs: {FLOP_CONVENTION}",
     )
 
 
@@ -264,15 +250,18 @@ def pareto_infos(data: ReportData) -> list[ParetoInfo]:
         if table[cost].notna().sum() == 0:
             continue
         runs = tuple(_pareto_run(table[table["run"] == run.name], run.name, cost) for run in data.runs)
-        budget: list[float] = []
-        if len(data.runs) == 1:
-            b = data.runs[0].space.budget
+        # Every run's limits (runs over one space share them, so one line each).
+        budget: set[float] = set()
+        for run in data.runs:
+            b = run.space.budget
             if cost == "flops":
-                budget = [v for v in (b.min_gflops, b.max_gflops) if v is not None]
+                budget.update(v for v in (b.min_gflops, b.max_gflops) if v is not None)
             elif cost == "params" and b.max_mparams is not None:
-                budget = [b.max_mparams]
+                budget.add(b.max_mparams)
         infos.append(
-            ParetoInfo(cost, COST_LABELS[cost], COST_SCALES[cost], cost != "latency_ms", tuple(budget), runs)
+            ParetoInfo(
+                cost, COST_LABELS[cost], COST_SCALES[cost], cost != "latency_ms", tuple(sorted(budget)), runs
+            )
         )
     return infos
 
@@ -280,7 +269,7 @@ def pareto_infos(data: ReportData) -> list[ParetoInfo]:
 def _pareto_run(table: pd.DataFrame, run: str, cost: str) -> ParetoRun:
     has_point = table["val_accuracy"].notna() & table[cost].notna()
     complete = table[(table["state"] == "COMPLETE") & has_point]
-    mask = front_mask(losses(complete["val_accuracy"], [complete[cost].astype(float)], [1.0]))
+    mask = pareto_mask(losses(complete["val_accuracy"], [complete[cost].astype(float)], [1.0]))
     front = complete[mask].sort_values([cost, "val_accuracy"], ascending=[True, False], kind="stable")
     pruned = table[(table["state"] == "PRUNED") & has_point]
     others = table[~table.index.isin(complete.index) & ~table.index.isin(pruned.index)]

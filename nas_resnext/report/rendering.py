@@ -267,11 +267,11 @@ def edf_figure(edf: EdfInfo) -> Any | None:
 
     if not edf.curves:
         return None
-    scatter = _scatter(sum(c.n for c in edf.curves))
     fig = go.Figure()
     for k, curve in enumerate(edf.curves):
+        # A line is one SVG path however many points it has; WebGL only pays off for markers.
         fig.add_trace(
-            scatter(
+            go.Scatter(
                 x=[round(e, 5) for e in curve.errors],
                 y=[round(c, 5) for c in curve.cdf],
                 mode="lines",
@@ -325,7 +325,9 @@ def curves_figure(info: ReportInfo, curves: CurvesInfo) -> Any | None:
     history = info.data.history
     if history.empty:
         return None
-    scatter = _scatter(len(history))
+    # Learning curves are lines broken by gaps: WebGL renders thousands of such segments far slower than one
+    # SVG path does, so many curves are drawn as plain SVG lines, without per-epoch markers.
+    many = len(history) > WEBGL_POINTS
     rows = history["row"].to_numpy(dtype=int)
     epochs = history["epoch"].to_numpy(dtype=float)
     accuracy = history["val_accuracy"].to_numpy(dtype=float)
@@ -346,10 +348,10 @@ def curves_figure(info: ReportInfo, curves: CurvesInfo) -> Any | None:
             ys += [round(float(v), 4) for v in y[part]] + [None]
             ids += [int(v) for v in r[part]] + [None]
         fig.add_trace(
-            scatter(
+            go.Scatter(
                 x=xs,
                 y=ys,
-                mode="lines+markers",
+                mode="lines" if many else "lines+markers",
                 line={"color": color, "width": 1},
                 marker={"size": 4},
                 opacity=0.6,
@@ -361,7 +363,7 @@ def curves_figure(info: ReportInfo, curves: CurvesInfo) -> Any | None:
         if label == "stopped early":
             last = np.append(breaks, len(r)) - 1
             fig.add_trace(
-                scatter(
+                _scatter(len(last))(
                     x=[float(v) for v in x[last]],
                     y=[round(float(v), 4) for v in y[last]],
                     mode="markers",
@@ -448,9 +450,14 @@ _SCRIPT = """
   var body = table.createTBody();
   var sorted = {column: -1, descending: false};
   function cell(v) { return v === null ? "" : (v === true ? "★" : (v === false ? "" : String(v))); }
+  // A page of rows at a time: laying out every row of a 10,000-trial table would stall the browser.
+  var PAGE = 200, first = 0;
+  var prev = document.getElementById("page-prev"), next = document.getElementById("page-next");
+  prev.addEventListener("click", function () { first = Math.max(0, first - PAGE); draw(); });
+  next.addEventListener("click", function () { first = Math.min(first + PAGE, order.length - 1); draw(); });
   function draw() {
     var fragment = document.createDocumentFragment();
-    order.forEach(function (i) {
+    order.slice(first, first + PAGE).forEach(function (i) {
       var row = DATA.rows[i], tr = document.createElement("tr");
       if (row[DATA.pareto]) tr.className = "front";
       row.forEach(function (v) {
@@ -461,10 +468,16 @@ _SCRIPT = """
       fragment.appendChild(tr);
     });
     body.replaceChildren(fragment);
+    var last = Math.min(first + PAGE, order.length);
+    document.getElementById("page-range").textContent =
+      "rows " + (order.length ? first + 1 : 0) + "–" + last + " of " + order.length;
+    prev.disabled = first === 0;
+    next.disabled = last >= order.length;
   }
   function sortBy(c) {
     var descending = sorted.column === c ? !sorted.descending : false;
     sorted = {column: c, descending: descending};
+    first = 0;
     order.sort(function (a, b) {
       var x = DATA.rows[a][c], y = DATA.rows[b][c];
       if (x === y) return 0;
@@ -531,6 +544,8 @@ def render_html(info: ReportInfo) -> str:
         "<p><a id=csv href=# download=trials.csv>Download the trials table (CSV)</a>"
         " · click a heading to sort</p>"
         "<div id=trials-wrap><table id=trials></table></div>"
+        "<p id=trials-pager><button id=page-prev>‹ previous</button> <span id=page-range></span> "
+        "<button id=page-next>next ›</button></p>"
     )
     sections = [
         _section(
