@@ -191,7 +191,7 @@ def test_header_fields() -> None:
     )
     assert header.space_file == "spaces/a.yaml" and header.versions == (("optuna", "5.0.0"),)
     assert header.objectives == ("val_accuracy", "flops")
-    assert "GFLOPs (multiply-adds, fvcore)" in header.flop_convention
+    assert header.flop_convention == "GFLOPs: multiply-adds, fvcore convention, batch 1"
     older = header_info(data(rows), run_meta())  # run.json of older runs lacks these keys
     assert (older.hardware, older.wall_time) == ("not recorded", "not recorded")
 

@@ -19,30 +19,18 @@ import pandas as pd
 from nas_resnext.complexity import FLOP_CONVENTION
 from nas_resnext.errors import ConfigError
 from nas_resnext.pareto import losses, pareto_mask
+from nas_resnext.search.rundir import RUN_DIRECTORY_HOLDS, TRIAL_COLUMNS, trials_table
 from nas_resnext.space import DesignSpace
 
 FLOPS_LABEL = "GFLOPs (multiply-adds, fvcore)"
 COST_LABELS = {"flops": FLOPS_LABEL, "params": "Mparams", "latency_ms": "latency (ms, batch 1)"}
 # Costs as shown: flops in G, params in M.
 COST_SCALES = {"flops": 1e9, "params": 1e6, "latency_ms": 1.0}
-RUN_DIRECTORY_HOLDS = "a run directory made by nas-resnext search (with space.yaml, run.json and study.db)"
+# The trials.csv columns the views read, plus where each row came from and what the analysis adds.
 TABLE_COLUMNS = [
     "row",
     "run",
-    "number",
-    "state",
-    "name",
-    "depths",
-    "width",
-    "cardinality",
-    "bottleneck_width",
-    "group_width",
-    "flops",
-    "params",
-    "latency_ms",
-    "val_accuracy",
-    "epochs",
-    "seconds",
+    *(column for column in TRIAL_COLUMNS if column not in ("error", "reused_from")),
     "pareto",
     "reason",
 ]
@@ -94,8 +82,6 @@ def load_run(path: Path, name: str | None = None) -> tuple[RunMeta, list[Any]]:
 
 def load_report_data(run_dirs: list[Path]) -> ReportData:
     """Load every run directory (names made unique) into one ``ReportData``."""
-    from nas_resnext.search.rundir import trials_table
-
     runs, tables, histories = [], [], []
     used: set[str] = set()
     for path in run_dirs:

@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas_resnext.errors import ConfigError
 from nas_resnext.space import DesignSpace
 
+RUN_DIRECTORY_HOLDS = "a run directory made by nas-resnext search (with space.yaml, run.json and study.db)"
 TRIAL_COLUMNS = [
     "number",
     "state",
@@ -140,7 +141,7 @@ class RunDirectory:
             raise ConfigError(
                 "--resume",
                 str(path),
-                "a run directory made by nas-resnext search (with run.json and space.yaml)",
+                RUN_DIRECTORY_HOLDS,
             )
         return run
 
