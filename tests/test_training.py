@@ -198,3 +198,11 @@ def test_architecture_that_does_not_fit_the_data_fails_with_the_reason(
 def test_asking_for_missing_cuda_fails_the_candidate(arch: Architecture, data: TrainingData) -> None:
     result = train_candidate(arch, data, SETTINGS.replace(device="cuda"))
     assert result.state == "failed" and "no CUDA device" in result.error
+
+
+def test_compiled_model_trains(data: TrainingData, arch: Architecture) -> None:
+    # torch.compile (inductor on the CPU here) builds the step once; the candidate then trains as usual.
+    result = train_candidate(arch, data, SETTINGS.replace(epochs=1, compile=True), measure=False)
+    assert result.state == "complete", result.error
+    assert result.epochs == 1 and 0.0 <= result.val_accuracy <= 1.0
+    assert math.isfinite(result.history[0].train_loss)
