@@ -55,6 +55,7 @@ def synthetic_trials(trials: int, epochs: int, seed: int = 0) -> tuple[pd.DataFr
             "cardinality": cardinality,
             "bottleneck_width": bottleneck,
             "group_width": cardinality * bottleneck,
+            "seed": 0,
             "flops": flops,
             "params": flops // 30,
             "latency_ms": flops / 3e6,

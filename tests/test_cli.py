@@ -114,8 +114,12 @@ def test_count_methods_agree(capsys: pytest.CaptureFixture[str]) -> None:
         ),
         (["count", "--frobnicate"], "nas-resnext: error: unrecognized arguments: --frobnicate"),
         (
-            ["tradeoff", "--preset", "resnet50", "--cardinalities", "1,2"],
-            "nas-resnext tradeoff: error: --plan: required",
+            ["tradeoff", "--preset", "resnet50", "--cardinalities", "1,2", "--seeds", "0"],
+            "nas-resnext tradeoff: error: --seeds: got 0; allowed: an integer >= 1",
+        ),
+        (
+            ["tradeoff", "--plan", "--cardinalities", "1,2", "--seeds", "2"],
+            "nas-resnext tradeoff: error: --seeds: got 2; allowed: nothing with --plan",
         ),
         (
             ["tradeoff", "--plan", "--cardinalities", "1,2", "--widths", "32"],

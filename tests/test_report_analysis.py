@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from pathlib import Path
@@ -10,23 +11,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nas_resnext.architecture import Architecture
 from nas_resnext.report.analysis import (
     EdfCurve,
+    MemberCurve,
     ParetoRun,
     ReportData,
     RunMeta,
+    analyse,
     build_report_data,
     curves_info,
     edf_info,
     header_info,
     importance_infos,
     pareto_infos,
+    study_infos,
     table_order,
     tradeoff_info,
 )
-from nas_resnext.report.rendering import script_json, text
+from nas_resnext.report.rendering import render_html, script_json, text
 from nas_resnext.search.rundir import TRIAL_COLUMNS
 from nas_resnext.space import DesignSpace
+from nas_resnext.tradeoff.plan import TradeoffPlan
 
 SPACE = {
     "name": "hand",
@@ -238,3 +244,103 @@ def test_escaping(value: str) -> None:
     assert "<" not in encoded and ">" not in encoded and "&" not in encoded
     assert json.loads(encoded) == {"name": value}
     assert "<" not in text(value) and ">" not in text(value)
+
+
+# ------------------------------------------------------------------------------------- trade-off study
+
+TINY = Architecture(
+    template="cifar",
+    depths=(1, 1, 1),
+    width=4,
+    cardinality=1,
+    bottleneck_width=4,
+    stem_width=4,
+    resolution=8,
+    num_classes=10,
+    in_channels=1,
+)
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def study_data() -> tuple[TradeoffPlan, ReportData]:
+    """A plain search run ``s`` (one trial), then a study of C=1 and C=2 over seeds 0 and 1 in run ``t``:
+    C=1 completes both seeds, C=2 completes seed 0 (plus a reused copy of it) and fails seed 1."""
+    plan = TradeoffPlan.family(TINY, "cardinality", [1, 2], "bottleneck_width", match="flops", seeds=2)
+    one, two = (m.arch for m in plan.members)
+
+    def trial(arch: Architecture, seed: int, **row: object) -> dict:
+        return (
+            {"name": arch.name, "seed": seed, "cardinality": arch.cardinality}
+            | {
+                "bottleneck_width": arch.bottleneck_width,
+                "flops": 90_000,
+                "epochs": 2,
+                "latency_ms": 0.5,
+            }
+            | row
+        )
+
+    rows = [
+        trial(one, 0, val_accuracy=0.80),
+        trial(two, 0, val_accuracy=0.85, latency_ms=0.7),
+        trial(one, 1, val_accuracy=0.82),
+        trial(two, 1, state="FAIL", epochs=0, error=f"RuntimeError: NaN loss {EVIL}"),
+        trial(two, 0, val_accuracy=0.85, reused_from=1),  # the same training run as trial 1
+    ]
+    accuracy = {0: (0.70, 0.80), 1: (0.75, 0.85), 2: (0.72, 0.82), 4: (0.75, 0.85)}
+    history = pd.DataFrame(
+        [
+            {"run": "t", "number": number, "epoch": float(epoch), "val_accuracy": value}
+            for number, values in accuracy.items()
+            for epoch, value in enumerate(values, start=1)
+        ]
+    )
+    search = table([{"val_accuracy": 0.9, "flops": 100}], run="s")
+    study = RunMeta("t", Path("t"), DesignSpace.from_dict(SPACE), {"sampler": "grid"}, plan=plan)
+    return plan, build_report_data([run_meta("s"), study], [search, table(rows, run="t")], [history])
+
+
+def test_study_info_of_a_tradeoff_run() -> None:
+    plan, report = study_data()
+    (info,) = study_infos(report)  # the plain search run has no study
+    assert (info.run, info.axis, info.match, info.seeds, info.best) == ("t", "cardinality", "flops", 2, 1)
+    assert (info.description, info.target) == (plan.describe(), plan.target_text())
+    c1, c2 = info.members
+    assert (c1.label, c1.name, c1.cardinality, c1.bottleneck_width) == ("C=1", "X-11-1x4d-w4-s4-r8-i1", 1, 4)
+    assert c1.errors == pytest.approx({0: 0.20, 1: 0.18}) and c1.failures == () and c1.epochs == 2
+    assert c2.errors == pytest.approx({0: 0.15})  # the reused copy of seed 0 counts once
+    assert c2.failures == (f"seed 1: RuntimeError: NaN loss {EVIL}",) and c2.latency_ms == 0.7
+    assert (c1.val_error_mean, c2.val_error_std) == (pytest.approx(0.19), None)
+    assert info.reading.startswith(f"at {plan.target_text()} (matched flops), C=2 beats C=1 by 4.0 points")
+    assert info.curves == (
+        MemberCurve("C=1", (1, 2), pytest.approx((0.29, 0.19)), pytest.approx((0.02 / 2**0.5,) * 2), (2, 2)),
+        MemberCurve("C=2", (1, 2), pytest.approx((0.25, 0.15)), (None, None), (1, 1)),
+    )
+    header = header_info(report, report.runs[1])
+    assert header.study == f"{plan.describe()}; 2 seeds each (0, 1)"
+    assert header_info(report, report.runs[0]).study == ""
+
+
+def test_study_info_without_results() -> None:
+    plan = TradeoffPlan.family(TINY, "cardinality", [1, 2], "bottleneck_width", match="flops", seeds=2)
+    study = RunMeta("t", Path("t"), DesignSpace.from_dict(SPACE), {}, plan=plan)
+    rows = [{"name": plan.members[0].arch.name, "seed": 0, "state": "RUNNING"}]
+    (info,) = study_infos(build_report_data([study], [table(rows, run="t")]))
+    assert info.best is None and [m.pending for m in info.members] == [2, 2]
+    assert info.curves == (MemberCurve("C=1", (), (), (), ()), MemberCurve("C=2", (), (), (), ()))
+    assert info.reading == "Not enough results to compare: 0 of 2 members completed a seed."
+
+
+def test_tradeoff_section_leads_the_page() -> None:
+    _, report = study_data()
+    page = render_html(analyse(report))
+    assert (
+        page.index("<section id=run>") < page.index("<section id=study>") < page.index("<section id=pareto>")
+    )
+    assert page.index("href=#run>") < page.index("href=#study>") < page.index("href=#pareto>")
+    for view in ("id=plot-study-0", "id=plot-study-curves-0", "<table class=study>", "<tr class=best>"):
+        assert view in page
+    assert "C=2 beats C=1" in page and "<th>trade-off study</th>" in page
+    assert EVIL not in page and html.escape(EVIL) in page  # the failure message is shown as text
+    plain = render_html(analyse(data([{"val_accuracy": 0.9, "flops": 100}])))
+    assert "id=study" not in plain and "plot-study" not in plain and "Trade-off study" not in plain

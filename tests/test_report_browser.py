@@ -13,9 +13,12 @@ import optuna
 import pytest
 import yaml
 
+from nas_resnext.architecture import Architecture
 from nas_resnext.cli import main
 from nas_resnext.report import write_report
+from nas_resnext.search.study import architecture_attrs
 from nas_resnext.space import DesignSpace
+from nas_resnext.tradeoff.plan import TradeoffPlan
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -126,6 +129,65 @@ def make_run(path: Path, name: str, evil: bool = False, seed: int = 0) -> Path:
     return path
 
 
+def make_tradeoff_run(path: Path) -> Path:
+    """A real trade-off run directory: a run over C = 1, 2, 4 at matched FLOPs, two seeds each, one failed."""
+    reference = Architecture(
+        template="cifar",
+        depths=(1, 1, 1),
+        width=4,
+        cardinality=1,
+        bottleneck_width=4,
+        stem_width=4,
+        resolution=8,
+        num_classes=10,
+        in_channels=1,
+    )
+    plan = TradeoffPlan.family(
+        reference, "cardinality", [1, 2, 4], "bottleneck_width", match="flops", seeds=2
+    )
+    space = DesignSpace.from_dict(
+        {
+            "name": "study",
+            "description": plan.describe(),
+            "template": "cifar",
+            "resolution": 8,
+            "num_classes": 10,
+            "in_channels": 1,
+            "stem_width": 4,
+            "dataset": "digits",
+            "axes": {"depth": [1], "width": [4], "cardinality": [1, 2, 4], "bottleneck_width": [1, 2, 4]},
+        }
+    )
+    path.mkdir(parents=True)
+    (path / "space.yaml").write_text(yaml.safe_dump(space.to_dict(), sort_keys=False))
+    (path / "run.json").write_text(json.dumps({"kind": "tradeoff", "sampler": "grid", "scheduler": "fifo"}))
+    plan.save(path)
+    study = optuna.create_study(
+        storage=f"sqlite:///{path / 'study.db'}", study_name=space.name, directions=["maximize", "minimize"]
+    )
+    for seed in plan.seed_values:
+        for k, member in enumerate(plan.members):
+            accuracy = 0.7 + 0.02 * k + 0.01 * seed
+            history = [{"epoch": float(e), "val_accuracy": accuracy - 0.1 * (3 - e)} for e in (1, 2, 3)]
+            failed = (k, seed) == (2, 1)
+            attrs = {
+                **architecture_attrs(member.arch, member.complexity),
+                "seed": seed,
+                "latency_ms": 0.2,
+                "history": [] if failed else history,
+                "epochs": 0 if failed else 3,
+                "error": "RuntimeError: NaN loss" if failed else None,
+            }
+            study.add_trial(
+                optuna.trial.create_trial(
+                    state=optuna.trial.TrialState.FAIL if failed else optuna.trial.TrialState.COMPLETE,
+                    values=None if failed else [accuracy, float(member.complexity.flops)],
+                    user_attrs=attrs,
+                )
+            )
+    return path
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
@@ -212,6 +274,21 @@ def test_user_strings_never_execute(tmp_path: Path, browser: Any) -> None:
     assert SCRIPT_TAG in body  # shown as text, in the table and the header
     assert IMG_TAG in body
     assert errors == []
+
+
+def test_tradeoff_report_leads_with_the_study(tmp_path: Path, browser: Any) -> None:
+    report = write_report([make_tradeoff_run(tmp_path / "tradeoff")], tmp_path / "tradeoff.html")
+    page, errors, requests = open_report(browser, report)
+    divs, drawn = rendered_plots(page)
+    assert divs == drawn
+    sections = page.evaluate("[...document.querySelectorAll('section')].map(s => s.id)")
+    assert sections[:3] == ["run", "study", "pareto"]
+    assert page.locator("#study p.answer").text_content().startswith("at ")
+    assert page.locator("#study table.study tbody tr").count() == 3
+    for plot, traces in (("plot-study-0", 2), ("plot-study-curves-0", 3)):
+        assert page.evaluate(f"document.getElementById('{plot}').data.length") == traces
+        assert page.locator(f"#{plot} .errorbar").count() > 0  # std over seeds is drawn
+    assert errors == [] and requests == []
 
 
 def test_cli_report(

@@ -11,6 +11,7 @@ from nas_resnext.architecture import TEMPLATES, Architecture
 from nas_resnext.complexity import Complexity
 from nas_resnext.errors import ConfigError
 from nas_resnext.presets import PRESETS, get_preset
+from nas_resnext.settings import TrainSettings
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -143,3 +144,141 @@ def _is_number(value: Any) -> bool:
         return True
     text = str(value).replace(",", "").replace("%", "").rstrip("MGk").lstrip("+-")
     return text.replace(".", "", 1).isdigit()
+
+
+# -- training settings ---------------------------------------------------------------------------------
+
+_FIELD_FLAGS = {"data_dir": "--data-dir", "dataset": "--dataset", "nesterov": "--no-nesterov"}
+_TRAINING_FIELDS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "schedule",
+    "warmup_epochs",
+    "step_gamma",
+    "label_smoothing",
+    "val_fraction",
+    "seed",
+    "device",
+    "compile",
+)
+
+
+def add_training_arguments(
+    parser: argparse.ArgumentParser, title: str = "training (defaults: the trainer's)"
+) -> argparse._ArgumentGroup:
+    """The trainer's settings as flags; unset flags keep the defaults (or a space file's values)."""
+    from nas_resnext.settings import DEVICES, SCHEDULES
+
+    training = parser.add_argument_group(title)
+    training.add_argument("--epochs", type=int, metavar="N", help="epochs (default 10)")
+    training.add_argument("--batch-size", type=int, metavar="B", help="mini-batch size (default 128)")
+    training.add_argument("--lr", type=float, metavar="LR", help="peak learning rate (default 0.1)")
+    training.add_argument("--momentum", type=float, metavar="M", help="SGD momentum (default 0.9)")
+    training.add_argument(
+        "--no-nesterov", dest="nesterov", action="store_const", const=False, help="plain momentum"
+    )
+    training.add_argument("--weight-decay", type=float, metavar="WD", help="L2 weight decay (default 5e-4)")
+    training.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default cosine)")
+    training.add_argument("--warmup-epochs", type=int, metavar="N", help="linear warm-up epochs (default 0)")
+    training.add_argument(
+        "--step-milestones", metavar="E1,E2,..", help="epochs after which 'step' decays the rate"
+    )
+    training.add_argument("--step-gamma", type=float, metavar="G", help="'step' decay factor (default 0.1)")
+    training.add_argument("--label-smoothing", type=float, metavar="S", help="label smoothing (default 0)")
+    training.add_argument(
+        "--val-fraction", type=float, metavar="F", help="share of each class held out (default 0.1)"
+    )
+    training.add_argument("--seed", type=int, metavar="S", help="seed of weights, split, batches (default 0)")
+    training.add_argument("--device", choices=DEVICES, help="training device (default auto)")
+    training.add_argument("--compile", action="store_const", const=True, help="torch.compile the model")
+    return training
+
+
+def training_flags_given(args: argparse.Namespace) -> list[str]:
+    """The training flags set on the command line."""
+    names = [n for n in _TRAINING_FIELDS if getattr(args, n, None) is not None]
+    if getattr(args, "step_milestones", None) is not None:
+        names.append("step_milestones")
+    return names
+
+
+def training_settings(args: argparse.Namespace, base: TrainSettings | None = None) -> TrainSettings:
+    """``base`` (default: the trainer's defaults) with the training flags applied; errors name the flag."""
+    changes: dict[str, Any] = {name: getattr(args, name, None) for name in _TRAINING_FIELDS}
+    if getattr(args, "step_milestones", None) is not None:
+        changes["step_milestones"] = tuple(int_list("--step-milestones", args.step_milestones))
+    try:
+        return (base or TrainSettings()).replace(**changes)
+    except ConfigError as error:
+        raise flag_error(error) from None
+
+
+def flag_error(error: ConfigError) -> ConfigError:
+    """A settings error (``lr: got ...``) restated for the flag that set it (``--lr: got ...``)."""
+    flag = _FIELD_FLAGS.get(error.field, "--" + error.field.replace("_", "-"))
+    return ConfigError(flag, error.value, error.allowed)
+
+
+def dataset_architecture(args: argparse.Namespace, data_fields: dict[str, int | None]) -> Architecture:
+    """The flags' architecture, with the data set's channels/classes/resolution where the flags leave them
+    (the template defaults to cifar); a flag that contradicts the data set is a ConfigError."""
+    if not args.preset and args.template is None:
+        args.template = "cifar"
+    for name, value in data_fields.items():
+        given = getattr(args, name)
+        if value is None:
+            continue
+        if given is None:
+            setattr(args, name, value)
+        elif given != value and name != "resolution":
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(flag, given, f"{value} (what the {args.dataset} data set holds)")
+    return architecture_from_args(args)
+
+
+def template_resolution(args: argparse.Namespace) -> int:
+    """The input size the preset or template uses by default."""
+    if args.preset:
+        return PRESETS[args.preset].architecture().resolution
+    return TEMPLATES[args.template or "cifar"].default_resolution
+
+
+# -- execution (Ray Tune) ------------------------------------------------------------------------------
+
+
+def add_execution_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Where and how trials run: local Ray by default, or a cluster."""
+    execution = parser.add_argument_group("execution (Ray Tune)")
+    execution.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: local Ray)")
+    execution.add_argument(
+        "--storage-path", metavar="PATH", help="Ray experiment storage shared by all nodes"
+    )
+    execution.add_argument("--cpus-per-trial", type=float, default=None, metavar="N", help="default 1")
+    execution.add_argument(
+        "--gpus-per-trial", type=float, default=None, metavar="F", help="default 0; 0.5 shares"
+    )
+    execution.add_argument("--max-concurrent", type=int, default=None, metavar="N", help="trials at once")
+    return execution
+
+
+EXECUTION_FIELDS = ("ray_address", "storage_path", "cpus_per_trial", "gpus_per_trial", "max_concurrent")
+
+
+def check_execution(args: argparse.Namespace) -> None:
+    """Reject impossible resources before anything starts."""
+    for name in ("cpus_per_trial", "gpus_per_trial"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise ConfigError(_flag(name), value, "a number >= 0")
+    if args.cpus_per_trial is not None and args.cpus_per_trial == 0 and not args.gpus_per_trial:
+        raise ConfigError("--cpus-per-trial", 0, "a number > 0 (or give --gpus-per-trial)")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise ConfigError("--max-concurrent", args.max_concurrent, "an integer >= 1")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")

@@ -8,7 +8,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nas_resnext.cli.common import HelpFormatter, format_table, human_count, print_json
+from nas_resnext.cli.common import (
+    EXECUTION_FIELDS,
+    HelpFormatter,
+    add_execution_arguments,
+    check_execution,
+    format_table,
+    human_count,
+    print_json,
+)
 from nas_resnext.errors import ConfigError
 from nas_resnext.space import SAMPLERS, SCHEDULERS, DesignSpace
 
@@ -64,16 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--seed", type=int, metavar="N", help="seed of sampling and training")
     group.add_argument("--dataset", help="data set (digits, cifar10, cifar100, imagefolder, synthetic)")
     group.add_argument("--data-dir", metavar="PATH", help="where the data set lies")
-    execution = parser.add_argument_group("execution (Ray Tune)")
-    execution.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: local Ray)")
-    execution.add_argument(
-        "--storage-path", metavar="PATH", help="Ray experiment storage shared by all nodes"
-    )
-    execution.add_argument("--cpus-per-trial", type=float, default=None, metavar="N", help="default 1")
-    execution.add_argument(
-        "--gpus-per-trial", type=float, default=None, metavar="F", help="default 0; 0.5 shares"
-    )
-    execution.add_argument("--max-concurrent", type=int, default=None, metavar="N", help="trials at once")
+    execution = add_execution_arguments(parser)
     execution.add_argument(
         "--grace-period", type=int, default=None, metavar="E", help="asha/moasha: first rung"
     )
@@ -112,13 +111,8 @@ def _apply_overrides(space: DesignSpace, args: argparse.Namespace) -> DesignSpac
 
 
 def _check_execution(args: argparse.Namespace) -> None:
-    for name, minimum in (("cpus_per_trial", 0.0), ("gpus_per_trial", 0.0)):
-        value = getattr(args, name)
-        if value is not None and value < minimum:
-            raise ConfigError(_flag(name), value, f"a number >= {minimum:g}")
-    if args.cpus_per_trial is not None and args.cpus_per_trial == 0 and not args.gpus_per_trial:
-        raise ConfigError("--cpus-per-trial", 0, "a number > 0 (or give --gpus-per-trial)")
-    for name in ("max_concurrent", "grace_period"):
+    check_execution(args)
+    for name in ("grace_period",):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ConfigError(_flag(name), value, "an integer >= 1")
@@ -154,6 +148,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 _flag(name), getattr(args, name), "only --trials and execution flags with --resume"
             )
+        if RunDirectory(Path(args.resume)).is_tradeoff:
+            from nas_resnext.cli.tradeoff import resume_from_search
+
+            return resume_from_search(args)
         run_dir = RunDirectory.open(Path(args.resume))
         space = run_dir.load_space()
         options = run_dir.load_options()
@@ -176,15 +174,7 @@ def run(args: argparse.Namespace) -> int:
             created=time.strftime("%Y-%m-%dT%H:%M:%S"),
         )
         run_dir = None
-    for name in (
-        "ray_address",
-        "storage_path",
-        "cpus_per_trial",
-        "gpus_per_trial",
-        "max_concurrent",
-        "grace_period",
-        "reduction_factor",
-    ):
+    for name in (*EXECUTION_FIELDS, "grace_period", "reduction_factor"):
         if getattr(args, name) is not None:
             setattr(options, name, getattr(args, name))
     if options.grace_period >= space.training.epochs and options.scheduler != "fifo":

@@ -1,26 +1,49 @@
-"""``nas-resnext tradeoff``: iso-complexity families (the paper's Tables 2 and 4)."""
+"""``nas-resnext tradeoff``: iso-complexity families (the paper's Tables 2 to 4), planned or trained."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
-from nas_resnext.architecture import AXES
+from nas_resnext.architecture import AXES, Architecture
 from nas_resnext.cli.common import (
+    EXECUTION_FIELDS,
     HelpFormatter,
     add_architecture_arguments,
+    add_execution_arguments,
+    add_training_arguments,
     architecture_from_args,
+    check_execution,
+    dataset_architecture,
     format_table,
     human_count,
     int_list,
     print_json,
+    template_resolution,
+    training_flags_given,
+    training_settings,
 )
 from nas_resnext.complexity import FLOP_CONVENTION, count_analytic
+from nas_resnext.data.registry import DATASETS
 from nas_resnext.errors import ConfigError
 from nas_resnext.isocomplexity import MATCHES, iso_complexity_family, normalize_axis, spending_plan
+from nas_resnext.tradeoff.plan import gflops_text
 
 EXAMPLES = """\
 examples:
+  # train a 5-member family (C=1..16, d solved at matched FLOPs) on the embedded digits, 2 seeds each
+  nas-resnext tradeoff --depths 1,1,1 --width 16 --stem-width 16 -C 1 -d 16 \\
+      --cardinalities 1,2,4,8,16 --match flops --seeds 2 --epochs 3 --batch-size 32 --lr 0.05
+  # the paper's Table 4: spend 2x the FLOPs on depth, width, C or d (and train the reference too)
+  nas-resnext tradeoff --depths 1,1,1 --width 16 --stem-width 16 -C 2 -d 8 --target 2x --match flops \\
+      --seeds 2 --epochs 3 --batch-size 32 --lr 0.05
+  # a space file gives the template, data set and training settings; flags choose the reference
+  nas-resnext tradeoff search_spaces/digits_demo.yaml --width 16 -C 1 -d 8 --cardinalities 1,2,4,8
+  nas-resnext tradeoff --resume runs/tradeoff-X-11-1x16d-w16      # continue after a kill or Ctrl-C
+  nas-resnext tradeoff --resume runs/tradeoff-X-11-1x16d-w16 --seeds 4   # ... or add seeds
   # the paper's Table 2: vary C on ResNet-50, solve d to keep params equal
   nas-resnext tradeoff --plan --preset resnet50 --cardinalities 1,2,4,8,32
   # the same at matched FLOPs, as JSON
@@ -43,11 +66,14 @@ _VALUE_FLAGS = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "tradeoff",
-        help="plan an iso-complexity family (vary one axis, solve another)",
+        help="plan or train an iso-complexity family (vary one axis, solve another)",
         description="For each value of a varied axis, choose the solved axis so the complexity stays "
         "nearest the reference's (or a --target multiple of it). Without a varied axis and with --target, "
         "grow each of the four axes alone to the target (the paper's Table 4 question). Depth is solved as "
-        "a total block count split in the reference's stage proportions.",
+        "a total block count split in the reference's stage proportions. With --plan, print the family; "
+        "without it, train every member for every seed under identical settings through Ray Tune (local "
+        "Ray by default), keep a run directory like a search's (report and --resume work on it), and print "
+        "validation error per member as mean +- std over seeds (the paper's Table 3).",
         epilog=EXAMPLES,
         formatter_class=HelpFormatter,
     )
@@ -67,7 +93,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="complexity to reach: a multiple of the reference (2x) or an absolute number of "
         "Mparams (--match params) or GFLOPs (--match flops); default: the reference's own",
     )
+    family.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help="train every member with N seeds: --seed, --seed+1, .. (default 2)",
+    )
+    parser.add_argument(
+        "space", nargs="?", metavar="SPACE.yaml", help="take template, data set and training from this space"
+    )
     parser.add_argument("--plan", action="store_true", help="print the family without training it")
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue (or add --seeds to) the study in RUN_DIR"
+    )
+    parser.add_argument(
+        "--run-dir", metavar="DIR", help="where to keep the study (default runs/tradeoff-<reference>-<time>)"
+    )
+    data = parser.add_argument_group("data (default: the space file's, else digits)")
+    data.add_argument("--dataset", choices=list(DATASETS), help="data set to train on")
+    data.add_argument("--data-dir", metavar="DIR", help="where cifar10/cifar100/imagefolder files are")
+    add_training_arguments(parser, "training (defaults: the space file's, else the trainer's)")
+    add_execution_arguments(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", action="store_true", help="print {'rows': [...]} as JSON")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
@@ -89,32 +136,65 @@ def _varied(args: argparse.Namespace) -> tuple[str, list[Any]] | None:
     return axis, int_list(option, text)
 
 
-def run(args: argparse.Namespace) -> int:
-    if not args.plan:
-        raise ConfigError(
-            "--plan",
-            None,
-            "--plan",
-            note="required: training an iso-complexity family is not available yet; "
-            "add --plan to print the family without training it",
-        )
-    reference = architecture_from_args(args)
+def _solve_and_vary(args: argparse.Namespace) -> tuple[tuple[str, list[Any]] | None, str]:
     varied = _varied(args)
     solve = normalize_axis(args.solve, "--solve")
+    if varied is None and args.target is None:
+        raise ConfigError(
+            "--cardinalities/--widths/--bottleneck-widths/--depth-list",
+            None,
+            "one of them",
+            note="give one of them to vary an axis (or --target alone, to grow each axis to the target)",
+        )
+    if varied is not None and varied[0] == solve:
+        raise ConfigError("--solve", args.solve, f"an axis other than the varied one ({varied[0]})")
+    return varied, solve
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        return _resume(args)
+    if args.plan:
+        return _print_plan(args)
+    return _train(args)
+
+
+# -- planning --------------------------------------------------------------------------------------------
+
+
+def resume_from_search(args: argparse.Namespace) -> int:
+    """``nas-resnext search --resume RUN_DIR`` on a trade-off study: continue it as ``tradeoff --resume``."""
+    if args.trials is not None:
+        raise ConfigError(
+            "--trials",
+            args.trials,
+            "nothing for a trade-off study (its trials follow its plan; add seeds with "
+            f"nas-resnext tradeoff --resume {args.resume} --seeds N)",
+        )
+    parser = argparse.ArgumentParser(prog="nas-resnext")
+    register(parser.add_subparsers())
+    argv = ["tradeoff", "--resume", str(args.resume)]
+    for field in EXECUTION_FIELDS:
+        if getattr(args, field) is not None:
+            argv += [_flag(field), str(getattr(args, field))]
+    argv += [flag for flag, on in (("--json", args.json), ("--quiet", args.quiet)) if on]
+    return run(parser.parse_args(argv))
+
+
+def _print_plan(args: argparse.Namespace) -> int:
+    """The family without training it. The architecture is taken as given unless a data set (or a space
+    file) is named: then it is the family as it would be trained on that data."""
+    _reject_training_only(args)
+    if args.space or args.dataset:
+        reference, *_ = _reference_and_data(args)
+    else:
+        reference = architecture_from_args(args)
+    varied, solve = _solve_and_vary(args)
     if varied is None:
-        if args.target is None:
-            raise ConfigError(
-                "--cardinalities/--widths/--bottleneck-widths/--depth-list",
-                None,
-                "one of them",
-                note="give one of them to vary an axis (or --target alone, to grow each axis to the target)",
-            )
         members = spending_plan(reference, args.target, args.match)
         title = f"Growing {reference.name} to {args.target} of its {args.match}, one axis at a time"
     else:
         axis, values = varied
-        if axis == solve:
-            raise ConfigError("--solve", args.solve, f"an axis other than the varied one ({axis})")
         members = iso_complexity_family(reference, axis, values, solve, args.match, args.target)
         title = f"Iso-complexity family of {reference.name}: vary {axis}, solve {solve}, match {args.match}"
     if args.json:
@@ -147,3 +227,282 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(headers, rows))
     print(f"(diff: {args.match} relative to the target; GFLOPs: {FLOP_CONVENTION})")
     return 0
+
+
+def _reject_training_only(args: argparse.Namespace) -> None:
+    given = [name for name in ("run_dir", "seeds", *EXECUTION_FIELDS) if getattr(args, name) is not None]
+    given += training_flags_given(args)
+    if given:
+        name = given[0]
+        raise ConfigError(_flag(name), getattr(args, name), "nothing with --plan (it trains nothing)")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+# -- the reference and its data --------------------------------------------------------------------------
+
+
+def _middle(values: tuple[int, ...]) -> int:
+    return values[(len(values) - 1) // 2]
+
+
+def _reference_and_data(args: argparse.Namespace) -> tuple[Architecture, Any, str, str | None]:
+    """The reference architecture, training settings, data set and data directory.
+
+    With a space file: its template, fixed fields, data set and training settings, and the middle value
+    of each of its axes, each overridable by flags. Without: like ``train`` (digits, cifar template; the
+    data set fixes channels, classes and resolution).
+    """
+    from nas_resnext.data.registry import get_dataset
+    from nas_resnext.space import DesignSpace
+
+    if args.space:
+        space = DesignSpace.from_file(args.space)
+        if args.preset:
+            raise ConfigError(
+                "--preset", args.preset, "no preset with a space file (the space sets the template)"
+            )
+        dataset = args.dataset or space.dataset
+        data_dir = args.data_dir if args.data_dir is not None else space.data_dir
+        settings = training_settings(args, space.training)
+        fields: dict[str, Any] = {
+            "template": space.template,
+            "resolution": space.resolution,
+            "num_classes": space.num_classes,
+            "in_channels": space.in_channels,
+            "stem_width": space.stem_width,
+            "depths": ",".join(str(_middle(d.values)) for d in space.depths),
+            "width": _middle(space.width.values),
+            "cardinality": _middle(space.cardinality.values),
+            "bottleneck_width": _middle(space.bottleneck_width.values),
+        }
+        for name, value in fields.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
+        reference = architecture_from_args(args)
+        info = get_dataset(dataset)
+        for name, wanted in (("in_channels", info.in_channels), ("num_classes", info.num_classes)):
+            if wanted is not None and getattr(reference, name) != wanted:
+                raise ConfigError(
+                    _flag(name), getattr(reference, name), f"{wanted} (what the {info.name} data set holds)"
+                )
+        return reference, settings, dataset, data_dir
+    dataset = args.dataset or "digits"
+    args.dataset = dataset
+    settings = training_settings(args)
+    info = get_dataset(dataset)
+    resolution = args.resolution or info.default_resolution or template_resolution(args)
+    classes = info.num_classes
+    if classes is None and args.num_classes is None and args.data_dir is not None:
+        classes = _folder_classes(args.data_dir)
+    known = {"in_channels": info.in_channels, "num_classes": classes, "resolution": resolution}
+    return dataset_architecture(args, known), settings, dataset, args.data_dir
+
+
+def _folder_classes(data_dir: str) -> int | None:
+    """Classes of an image-folder data set, from its train/ folder names (None if it cannot be listed)."""
+    train = Path(data_dir).expanduser() / "train"
+    if not train.is_dir():
+        return None
+    return sum(1 for p in train.iterdir() if p.is_dir() and not p.name.startswith(".")) or None
+
+
+# -- training --------------------------------------------------------------------------------------------
+
+
+def _train(args: argparse.Namespace) -> int:
+    from nas_resnext.data.check import check_data_source
+    from nas_resnext.search.rundir import RunDirectory, RunOptions, hardware_description, package_versions
+    from nas_resnext.tradeoff import TradeoffPlan
+    from nas_resnext.tradeoff.runner import create_tradeoff_run
+
+    check_execution(args)
+    seeds = 2 if args.seeds is None else args.seeds
+    if seeds < 1:
+        raise ConfigError("--seeds", seeds, "an integer >= 1")
+    reference, settings, dataset, data_dir = _reference_and_data(args)
+    varied, solve = _solve_and_vary(args)
+    if varied is None:
+        plan = TradeoffPlan.spending(reference, args.target, args.match, seeds, settings.seed)
+        prefix = "spending"
+    else:
+        axis, values = varied
+        plan = TradeoffPlan.family(
+            reference, axis, values, solve, args.match, args.target, seeds, settings.seed
+        )
+        prefix = "tradeoff"
+    name = f"{prefix}-{reference.name}"
+    path = Path(args.run_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    RunDirectory.check_new(path)
+    try:
+        check_data_source(dataset, data_dir)
+    except ConfigError as error:
+        if error.field == "data_dir":
+            raise ConfigError("--data-dir", error.value, error.allowed, note=error.note) from None
+        raise
+    space = plan.design_space(name, dataset, data_dir, settings)
+    options = RunOptions(
+        trials=plan.trials,
+        sampler="grid",
+        scheduler="fifo",
+        seed=settings.seed,
+        kind="tradeoff",
+        space_file=str(args.space) if args.space else None,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    for field in EXECUTION_FIELDS:
+        if getattr(args, field) is not None:
+            setattr(options, field, getattr(args, field))
+    options.versions = package_versions()
+    options.hardware = hardware_description()
+    run_dir = create_tradeoff_run(path, plan, space, options)
+    return _execute(args, run_dir, plan, space, options)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from nas_resnext.search.rundir import (
+        RUN_DIRECTORY_HOLDS,
+        RunDirectory,
+        hardware_description,
+        package_versions,
+    )
+    from nas_resnext.tradeoff import TradeoffPlan
+
+    check_execution(args)
+    fixed = [
+        n for n in ("run_dir", "preset", "target", "dataset", "data_dir", *_FLAG_OF_AXES) if getattr(args, n)
+    ]
+    fixed += training_flags_given(args)
+    if args.space or args.plan or fixed:
+        name = "SPACE.yaml" if args.space else "--plan" if args.plan else _flag(fixed[0])
+        value = args.space if args.space else True if args.plan else getattr(args, fixed[0])
+        raise ConfigError(
+            name, value, "only --seeds and execution flags with --resume (the study keeps its plan)"
+        )
+    path = Path(args.resume)
+    run_dir = RunDirectory(path)
+    if not run_dir.is_tradeoff or not run_dir.run_file.is_file() or not run_dir.space_file.is_file():
+        holds = RUN_DIRECTORY_HOLDS.replace("search or tradeoff", "tradeoff") + " and tradeoff.json"
+        raise ConfigError("--resume", str(path), holds)
+    plan = TradeoffPlan.load(path)
+    if args.seeds is not None:
+        if args.seeds < plan.seeds:
+            raise ConfigError(
+                "--seeds", args.seeds, f"at least the study's {plan.seeds} seeds (seeds are only added)"
+            )
+        plan = plan.with_seeds(args.seeds)
+    space = run_dir.load_space()
+    options = run_dir.load_options()
+    for field in EXECUTION_FIELDS:
+        if getattr(args, field) is not None:
+            setattr(options, field, getattr(args, field))
+    options.versions = package_versions()
+    options.hardware = hardware_description()
+    plan.save(path)
+    return _execute(args, run_dir, plan, space, options)
+
+
+_FLAG_OF_AXES = (
+    "depths",
+    "width",
+    "cardinality",
+    "bottleneck_width",
+    "stem_width",
+    "resolution",
+    "num_classes",
+    "in_channels",
+    "template",
+    *_VALUE_FLAGS.values(),
+)
+
+
+def _execute(args: argparse.Namespace, run_dir: Any, plan: Any, space: Any, options: Any) -> int:
+    from nas_resnext.tradeoff.runner import run_tradeoff
+
+    stream = None if (args.quiet or args.json) else sys.stderr
+    outcome = run_tradeoff(run_dir, plan, space, options, stream=stream)
+    run_dir.save_options(options)
+    report = _write_report(run_dir.path)
+    search = outcome.search
+    rows = [r.to_row() for r in outcome.results]
+    if args.json:
+        print_json(
+            {
+                "rows": rows,
+                "reading": outcome.reading,
+                "study": plan.describe(),
+                "match": plan.match,
+                "target": plan.target_count,
+                "trials": search.counts(),
+                "interrupted": search.interrupted,
+                "seconds": search.seconds,
+                "run_dir": str(run_dir.path),
+                "report": str(report) if report else None,
+            }
+        )
+    else:
+        print_results(plan, outcome.results, outcome.reading, space)
+        counts = search.counts()
+        text = ", ".join(f"{n} {state.lower()}" for state, n in counts.items() if n or state != "INTERRUPTED")
+        print(f"{sum(counts.values())} trials ({text}) in {search.seconds:.0f} s")
+        print(f"run directory: {run_dir.path}")
+        if report:
+            print(f"report: {report}")
+    if search.interrupted:
+        print(
+            f"nas-resnext tradeoff: interrupted; continue with: nas-resnext tradeoff --resume {run_dir.path}",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+def print_results(plan: Any, results: list[Any], reading: str, space: Any) -> None:
+    """The paper's Table 3 for a trained study: one row per member, error as mean +- std over seeds."""
+    print(plan.describe())
+    seeds = ", ".join(map(str, plan.seed_values))
+    print(f"  on {space.dataset}, {space.training.epochs} epochs each, seeds {seeds}")
+    rows = []
+    for r in results:
+        if r.val_error_mean is None:
+            error = "failed" if r.failures else "not run"
+        elif r.val_error_std is None:
+            error = f"{100 * r.val_error_mean:.2f}"
+        else:
+            error = f"{100 * r.val_error_mean:.2f} ± {100 * r.val_error_std:.2f}"
+        rows.append(
+            [
+                r.label,
+                r.name,
+                r.cardinality,
+                r.bottleneck_width,
+                r.width,
+                ",".join(map(str, r.depths)),
+                human_count(r.params),
+                gflops_text(r.flops),
+                f"{r.latency_ms:.2f}" if r.latency_ms is not None else "-",
+                error,
+                f"{r.seeds}/{plan.seeds}",
+                r.epochs,
+            ]
+        )
+    headers = ["member", "name", "C", "d", "width", "depths", "params", "GFLOPs", "latency ms", "val error %"]
+    print(format_table([*headers, "seeds", "epochs"], rows))
+    for r in results:
+        for failure in r.failures:
+            print(f"  {r.label} ({r.name}) {failure}")
+    print(f"(val error: mean ± std over seeds; GFLOPs: {FLOP_CONVENTION}; latency: batch 1)")
+    print(reading[0].upper() + reading[1:])
+
+
+def _write_report(run_dir: Path) -> Path | None:
+    """The study's HTML report; a failure to write it is reported but never fails a finished study."""
+    from nas_resnext.report import write_report
+
+    try:
+        return write_report([run_dir])
+    except Exception as error:
+        print(f"nas-resnext tradeoff: the report could not be written: {error}", file=sys.stderr)
+        return None

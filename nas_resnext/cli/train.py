@@ -7,21 +7,23 @@ import sys
 import time
 from typing import Any
 
-from nas_resnext.architecture import TEMPLATES, Architecture
+from nas_resnext.architecture import Architecture
 from nas_resnext.cli.common import (
     HelpFormatter,
     add_architecture_arguments,
-    architecture_from_args,
+    add_training_arguments,
+    dataset_architecture,
+    flag_error,
     human_count,
-    int_list,
     print_json,
+    template_resolution,
+    training_settings,
 )
 from nas_resnext.complexity import FLOP_CONVENTION, count_analytic
 from nas_resnext.data.datasets import TrainingData
 from nas_resnext.data.registry import DATASETS, get_dataset, load_dataset
 from nas_resnext.errors import ConfigError
-from nas_resnext.presets import PRESETS
-from nas_resnext.settings import DEVICES, SCHEDULES, TrainSettings
+from nas_resnext.settings import TrainSettings
 from nas_resnext.training import EpochMetrics, TrainResult
 
 EXAMPLES = """\
@@ -31,8 +33,6 @@ examples:
   nas-resnext train --preset resnext29_8x64d --dataset cifar10 --data-dir ~/data --device cuda
   nas-resnext train --template cifar --depths 1,1,1 --width 16 --dataset synthetic --epochs 1 --json
 """
-
-_FIELD_FLAGS = {"data_dir": "--data-dir", "dataset": "--dataset", "nesterov": "--no-nesterov"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,28 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=list(DATASETS), default="digits", help="data set to train on")
     data.add_argument("--data-dir", metavar="DIR", help="where cifar10/cifar100/imagefolder files are")
-    training = parser.add_argument_group("training (defaults: the trainer's)")
-    training.add_argument("--epochs", type=int, metavar="N", help="epochs (default 10)")
-    training.add_argument("--batch-size", type=int, metavar="B", help="mini-batch size (default 128)")
-    training.add_argument("--lr", type=float, metavar="LR", help="peak learning rate (default 0.1)")
-    training.add_argument("--momentum", type=float, metavar="M", help="SGD momentum (default 0.9)")
-    training.add_argument(
-        "--no-nesterov", dest="nesterov", action="store_const", const=False, help="plain momentum"
-    )
-    training.add_argument("--weight-decay", type=float, metavar="WD", help="L2 weight decay (default 5e-4)")
-    training.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default cosine)")
-    training.add_argument("--warmup-epochs", type=int, metavar="N", help="linear warm-up epochs (default 0)")
-    training.add_argument(
-        "--step-milestones", metavar="E1,E2,..", help="epochs after which 'step' decays the rate"
-    )
-    training.add_argument("--step-gamma", type=float, metavar="G", help="'step' decay factor (default 0.1)")
-    training.add_argument("--label-smoothing", type=float, metavar="S", help="label smoothing (default 0)")
-    training.add_argument(
-        "--val-fraction", type=float, metavar="F", help="share of each class held out (default 0.1)"
-    )
-    training.add_argument("--seed", type=int, metavar="S", help="seed of weights, split, batches (default 0)")
-    training.add_argument("--device", choices=DEVICES, help="training device (default auto)")
-    training.add_argument("--compile", action="store_const", const=True, help="torch.compile the model")
+    training = add_training_arguments(parser)
     training.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's)")
     training.add_argument(
         "--latency-batch", type=int, default=32, metavar="B", help="larger batch of the latency measurement"
@@ -80,61 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
     output.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     output.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-
-
-def _settings_from_args(args: argparse.Namespace) -> TrainSettings:
-    changes: dict[str, Any] = {
-        name: getattr(args, name)
-        for name in (
-            "epochs",
-            "batch_size",
-            "lr",
-            "momentum",
-            "nesterov",
-            "weight_decay",
-            "schedule",
-            "warmup_epochs",
-            "step_gamma",
-            "label_smoothing",
-            "val_fraction",
-            "seed",
-            "device",
-            "compile",
-        )
-    }
-    if args.step_milestones is not None:
-        changes["step_milestones"] = tuple(int_list("--step-milestones", args.step_milestones))
-    try:
-        return TrainSettings().replace(**changes)
-    except ConfigError as error:
-        raise _as_flag(error) from None
-
-
-def _as_flag(error: ConfigError) -> ConfigError:
-    flag = _FIELD_FLAGS.get(error.field, "--" + error.field.replace("_", "-"))
-    return ConfigError(flag, error.value, error.allowed)
-
-
-def _architecture(args: argparse.Namespace, data_fields: dict[str, int | None]) -> Architecture:
-    """The flags' architecture, with the data set's channels/classes/resolution where the flags leave them."""
-    if not args.preset and args.template is None:
-        args.template = "cifar"
-    for name, value in data_fields.items():
-        given = getattr(args, name)
-        if value is None:
-            continue
-        if given is None:
-            setattr(args, name, value)
-        elif given != value and name != "resolution":
-            flag = "--" + name.replace("_", "-")
-            raise ConfigError(flag, given, f"{value} (what the {args.dataset} data set holds)")
-    return architecture_from_args(args)
-
-
-def _template_resolution(args: argparse.Namespace) -> int:
-    if args.preset:
-        return PRESETS[args.preset].architecture().resolution
-    return TEMPLATES[args.template or "cifar"].default_resolution
 
 
 class _ProgressBar:
@@ -168,7 +92,7 @@ class _ProgressBar:
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    settings = _settings_from_args(args)
+    settings = training_settings(args)
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError("--threads", args.threads, "an integer >= 1")
@@ -183,15 +107,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         resolve_device(settings.device)
     except ConfigError as error:
-        raise _as_flag(error) from None
+        raise flag_error(error) from None
 
     info = get_dataset(args.dataset)
     if info.needs_data_dir and args.data_dir is None:
         raise ConfigError("--data-dir", None, f"a path for the {args.dataset} data set: {info.layout}")
-    resolution = args.resolution or info.default_resolution or _template_resolution(args)
+    resolution = args.resolution or info.default_resolution or template_resolution(args)
     # Check the architecture flags before reading any data: a typo should not wait for CIFAR to load.
     known = {"in_channels": info.in_channels, "num_classes": info.num_classes, "resolution": resolution}
-    arch = _architecture(args, known)
+    arch = dataset_architecture(args, known)
     try:
         data = load_dataset(
             args.dataset,
@@ -202,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             num_classes=arch.num_classes,
         )
     except ConfigError as error:
-        raise _as_flag(error) from None
+        raise flag_error(error) from None
     if data.num_classes != arch.num_classes:
         if args.num_classes is not None and info.num_classes is None and args.num_classes != data.num_classes:
             raise ConfigError(

@@ -1,4 +1,8 @@
-"""The interactive HTML report of one or more search runs: ``write_report(run_dirs) -> path``."""
+"""The interactive HTML report of one or more search or trade-off runs: ``write_report(run_dirs) -> path``.
+
+A trade-off run (one holding ``tradeoff.json``) leads with its study: the reading, error per member, the
+members' table and their learning curves.
+"""
 
 from __future__ import annotations
 

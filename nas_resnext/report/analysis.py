@@ -2,7 +2,8 @@
 
 Pure: no plotting here. Every view reads the same table (one row per trial, all runs stacked, ``row`` is the
 position used by the rendered page to share data between views) and the long ``history`` table (one row per
-trained epoch).
+trained epoch). A run of ``nas-resnext tradeoff`` also carries its plan (``tradeoff.json``), which the
+trade-off study view reads.
 """
 
 from __future__ import annotations
@@ -21,19 +22,16 @@ from nas_resnext.errors import ConfigError
 from nas_resnext.pareto import losses, pareto_mask
 from nas_resnext.search.rundir import RUN_DIRECTORY_HOLDS, TRIAL_COLUMNS, trials_table
 from nas_resnext.space import DesignSpace
+from nas_resnext.tradeoff.plan import PLAN_FILE, TradeoffPlan
+from nas_resnext.tradeoff.results import MemberResult, member_results, ranked, reading
 
 FLOPS_LABEL = "GFLOPs (multiply-adds, fvcore)"
 COST_LABELS = {"flops": FLOPS_LABEL, "params": "Mparams", "latency_ms": "latency (ms, batch 1)"}
 # Costs as shown: flops in G, params in M.
 COST_SCALES = {"flops": 1e9, "params": 1e6, "latency_ms": 1.0}
-# The trials.csv columns the views read, plus where each row came from and what the analysis adds.
-TABLE_COLUMNS = [
-    "row",
-    "run",
-    *(column for column in TRIAL_COLUMNS if column not in ("error", "reused_from")),
-    "pareto",
-    "reason",
-]
+# All trials.csv columns (a trade-off study's results read ``seed``, ``error`` and ``reused_from`` too), plus
+# where each row came from and what the analysis adds.
+TABLE_COLUMNS = ["row", "run", *TRIAL_COLUMNS, "pareto", "reason"]
 
 
 @dataclass
@@ -44,6 +42,7 @@ class RunMeta:
     path: Path
     space: DesignSpace
     options: dict[str, Any] = field(default_factory=dict)  # run.json as stored (older runs lack keys)
+    plan: TradeoffPlan | None = None  # a trade-off study's plan (tradeoff.json); None for a search
 
 
 class ReportData(NamedTuple):
@@ -76,7 +75,8 @@ def load_run(path: Path, name: str | None = None) -> tuple[RunMeta, list[Any]]:
     if not names:
         raise ConfigError("RUN_DIR", str(path / "study.db"), "an Optuna study written by nas-resnext search")
     study = optuna.load_study(study_name=space.name if space.name in names else names[0], storage=storage)
-    meta = RunMeta(name=name or path.resolve().name, path=path, space=space, options=options)
+    plan = TradeoffPlan.load(path) if (path / PLAN_FILE).is_file() else None
+    meta = RunMeta(name=name or path.resolve().name, path=path, space=space, options=options, plan=plan)
     return meta, study.get_trials(deepcopy=False)
 
 
@@ -175,6 +175,7 @@ class HeaderInfo(NamedTuple):
     created: str
     counts: tuple[tuple[str, int], ...]  # trials by state, COMPLETE/PRUNED/FAIL first
     flop_convention: str
+    study: str = ""  # a trade-off study: what it compares, and its seeds; "" for a search
 
 
 def header_info(data: ReportData, run: RunMeta) -> HeaderInfo:
@@ -198,7 +199,13 @@ def header_info(data: ReportData, run: RunMeta) -> HeaderInfo:
         created=str(options.get("created") or options.get("updated") or ""),
         counts=tuple((state, int(states.get(state, 0))) for state in order),
         flop_convention=f"GFLOPs: {FLOP_CONVENTION}",
+        study=_study_text(run.plan) if run.plan is not None else "",
     )
+
+
+def _study_text(plan: TradeoffPlan) -> str:
+    seeds = ", ".join(map(str, plan.seed_values))
+    return f"{plan.describe()}; {plan.seeds} seed{'s' if plan.seeds > 1 else ''} each ({seeds})"
 
 
 def format_duration(seconds: float) -> str:
@@ -588,12 +595,90 @@ def table_order(data: ReportData) -> tuple[int, ...]:
     return tuple(int(r) for r in ordered["row"])
 
 
+# ------------------------------------------------------------------------------------ trade-off study
+
+
+class MemberCurve(NamedTuple):
+    """One member's learning curve: validation error per epoch over its completed seeds."""
+
+    label: str
+    epochs: tuple[int, ...]
+    mean: tuple[float, ...]  # validation error (fraction), mean over the seeds that reached the epoch
+    std: tuple[float | None, ...]  # sample standard deviation over seeds; None with fewer than two
+    seeds: tuple[int, ...]  # how many seeds reached each epoch
+
+
+class StudyInfo(NamedTuple):
+    """A trade-off study (one run with a plan): the paper's Table 3 and Figure 5 for its members."""
+
+    run: str
+    description: str
+    axis: str  # the varied axis, or "spending"
+    match: str  # "flops" or "params"
+    target: str  # the matched complexity in words
+    seeds: int  # seeds planned per member
+    members: tuple[MemberResult, ...]  # in plan order
+    best: int | None  # index of the member with the lowest mean error; None when none completed a seed
+    reading: str
+    curves: tuple[MemberCurve, ...]  # in plan order, one per member (empty curves for members without one)
+
+
+def study_infos(data: ReportData) -> tuple[StudyInfo, ...]:
+    """One ``StudyInfo`` per run that holds a trade-off plan, in the order of ``data.runs``."""
+    return tuple(_study_info(data, run, run.plan) for run in data.runs if run.plan is not None)
+
+
+def _study_info(data: ReportData, run: RunMeta, plan: TradeoffPlan) -> StudyInfo:
+    part = data.table[data.table["run"] == run.name]
+    results = member_results(plan, part)
+    order = ranked(results)
+    curves = tuple(
+        _member_curve(data.history, plan.label(i), _completed_rows(part, m.arch.name, plan.seed_values))
+        for i, m in enumerate(plan.members)
+    )
+    return StudyInfo(
+        run=run.name,
+        description=plan.describe(),
+        axis=plan.axis,
+        match=plan.match,
+        target=plan.target_text(),
+        seeds=plan.seeds,
+        members=tuple(results),
+        best=order[0].index if order else None,
+        reading=reading(plan, results),
+        curves=curves,
+    )
+
+
+def _completed_rows(part: pd.DataFrame, name: str, seeds: tuple[int, ...]) -> list[int]:
+    """The rows whose errors ``member_results`` counts: per planned seed, the first COMPLETE trial that was
+    trained (a reused trial copies another's history, so it would count that training run twice)."""
+    done = part[(part["name"] == name) & (part["state"] == "COMPLETE") & part["val_accuracy"].notna()]
+    done = done[done["reused_from"].isna()]
+    seed = pd.to_numeric(done["seed"], errors="coerce")
+    return [int(done.loc[seed == s, "row"].iloc[0]) for s in seeds if (seed == s).any()]
+
+
+def _member_curve(history: pd.DataFrame, label: str, rows: list[int]) -> MemberCurve:
+    mine = history[history["row"].isin(rows)]
+    errors = (1.0 - mine["val_accuracy"].astype(float)).groupby(mine["epoch"].astype(int))
+    stats = errors.agg(["mean", "std", "count"]).sort_index()
+    return MemberCurve(
+        label,
+        tuple(int(e) for e in stats.index),
+        tuple(float(v) for v in stats["mean"]),
+        tuple(float(v) if n > 1 else None for v, n in zip(stats["std"], stats["count"], strict=True)),
+        tuple(int(n) for n in stats["count"]),
+    )
+
+
 # ------------------------------------------------------------------------------------------ all together
 
 
 class ReportInfo(NamedTuple):
     data: ReportData
     headers: tuple[HeaderInfo, ...]
+    studies: tuple[StudyInfo, ...]  # one per trade-off run; empty for searches
     pareto: tuple[ParetoInfo, ...]
     tradeoff: TradeoffInfo
     edfs: tuple[EdfInfo, ...]
@@ -608,6 +693,7 @@ def analyse(data: ReportData) -> ReportInfo:
     return ReportInfo(
         data=data,
         headers=tuple(header_info(data, run) for run in data.runs),
+        studies=study_infos(data),
         pareto=tuple(pareto_infos(data)),
         tradeoff=tradeoff_info(data),
         edfs=tuple(edf_info(data, g) for g in groupings),

@@ -24,8 +24,11 @@ from nas_resnext.report.analysis import (
     ImportanceInfo,
     ParetoInfo,
     ReportInfo,
+    StudyInfo,
     TradeoffInfo,
 )
+from nas_resnext.tradeoff.plan import SPENDING, gflops_text
+from nas_resnext.tradeoff.results import MemberResult
 
 # Above this many points a view uses WebGL traces, which stay responsive where SVG would not.
 WEBGL_POINTS = 2000
@@ -382,6 +385,126 @@ def curves_figure(info: ReportInfo, curves: CurvesInfo) -> Any | None:
     return fig
 
 
+def study_figure(study: StudyInfo) -> Any | None:
+    """Validation error per member (plan order): mean ± std over seeds, and each seed as a circle."""
+    import plotly.graph_objects as go
+
+    members = study.members
+    if not any(m.errors for m in members):
+        return None
+    labels = [text(m.label) for m in members]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=labels,
+            y=[_rounded(m.val_error_mean, 100) for m in members],
+            error_y={"type": "data", "array": [_rounded(m.val_error_std, 100) for m in members]},
+            mode="lines+markers",
+            line={"color": COLORS[0]},
+            marker={"size": 10},
+            name="mean ± std over seeds",
+            hovertext=[_member_hover(m) for m in members],
+            hoverinfo="text",
+        )
+    )
+    # Each seed's error on top of the mean, open so the mean and its error bar stay visible beneath.
+    seeds = [(text(m.label), seed, error) for m in members for seed, error in sorted(m.errors.items())]
+    fig.add_trace(
+        go.Scatter(
+            x=[label for label, _, _ in seeds],
+            y=[round(100 * error, 4) for _, _, error in seeds],
+            mode="markers",
+            marker={"color": "#444", "size": 7, "symbol": "circle-open", "opacity": 0.6},
+            name="each seed",
+            hovertext=[f"{label}, seed {seed}: {100 * error:.2f} %" for label, seed, error in seeds],
+            hoverinfo="text",
+        )
+    )
+    match = "FLOPs" if study.match == "flops" else study.match
+    axis = "budget spent on" if study.axis == SPENDING else text(study.axis)
+    fig.update_layout(
+        title=f"Validation error vs {axis} at matched {text(match)} ({text(study.target)})",
+        xaxis={
+            "title": axis,
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": labels,
+        },
+        yaxis={"title": "validation error (%)"},
+        height=420,
+    )
+    return fig
+
+
+def study_curves_figure(study: StudyInfo) -> Any | None:
+    """Validation error per epoch, one line per member (mean over seeds, std as error bars): Figure 5."""
+    import plotly.graph_objects as go
+
+    curves = [c for c in study.curves if c.epochs]
+    if not curves:
+        return None
+    fig = go.Figure()
+    for k, curve in enumerate(study.curves):
+        if not curve.epochs:
+            continue
+        label = text(curve.label)
+        fig.add_trace(
+            go.Scatter(
+                x=list(curve.epochs),
+                y=[_rounded(v, 100) for v in curve.mean],
+                error_y={"type": "data", "array": [_rounded(v, 100) for v in curve.std]},
+                mode="lines+markers",
+                line={"color": COLORS[k % len(COLORS)]},
+                marker={"size": 5},
+                name=label,
+                hovertext=[
+                    f"{label}, epoch {epoch}: {_percent(mean, std)} % over {_seeds(n)}"
+                    for epoch, mean, std, n in zip(
+                        curve.epochs, curve.mean, curve.std, curve.seeds, strict=True
+                    )
+                ],
+                hoverinfo="text",
+            )
+        )
+    epochs = max(max(c.epochs) for c in curves)
+    fig.update_layout(
+        title="Validation error per epoch (mean over seeds; error bars: std)",
+        xaxis={"title": "epoch", "dtick": 1 if epochs <= 20 else None},
+        yaxis={"title": "validation error (%)"},
+        height=420,
+    )
+    return fig
+
+
+def _member_hover(member: MemberResult) -> str:
+    m = member
+    result = (
+        f"val error {_percent(m.val_error_mean, m.val_error_std)} % over {_seeds(m.seeds)}"
+        if m.errors
+        else "no completed seed"
+    )
+    return (
+        f"<b>{text(m.name)}</b><br>C {m.cardinality}, d {m.bottleneck_width}, width {m.width}, "
+        f"depths {','.join(map(str, m.depths))}<br>"
+        f"{gflops_text(m.flops)} GFLOPs, {m.params / 1e6:.4g} Mparams<br>{result}"
+    )
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed{'' if n == 1 else 's'}"
+
+
+def _rounded(value: float | None, scale: float = 1.0) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value * scale, 4)
+
+
+def _percent(mean: float | None, std: float | None) -> str:
+    """A validation error in percent: ``7.25 ± 0.31``, ``7.25`` with one seed, ``—`` without any."""
+    if mean is None:
+        return "—"
+    return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
+
+
 # ---------------------------------------------------------------------------------------------- the page
 
 
@@ -401,6 +524,11 @@ def _header_html(header: HeaderInfo) -> str:
         ("wall time", e(header.wall_time) + (f" (recorded {e(header.created)})" if header.created else "")),
         ("trials", e(counts)),
     ]
+    if header.study:
+        # A trade-off run's space is described by its plan by default: say it once.
+        if header.study.startswith(header.description):
+            rows.pop(1)
+        rows.insert(1, ("trade-off study", e(header.study)))
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f"<div class=card><h3>{e(header.run)}</h3><table class=meta>{body}</table></div>"
 
@@ -418,6 +546,10 @@ table.meta th{text-align:left;padding-right:12px;vertical-align:top;white-space:
 #trials td,#trials th{padding:2px 6px;border-bottom:1px solid #eee;white-space:nowrap}
 #trials tr.front{background:#fffbe6}
 nav a{margin-right:12px}
+table.study{border-collapse:collapse;margin:8px 0}
+table.study td,table.study th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}
+table.study td:first-child,table.study th:first-child{text-align:left}
+table.study tr.best td{font-weight:bold}
 """
 
 _SCRIPT = """
@@ -503,6 +635,54 @@ _SCRIPT = """
 """
 
 
+def _study_html(study: StudyInfo, plot: Any, k: int) -> str:
+    """One study: its reading, the error-vs-axis figure, the Table 3 of its members, the learning curves."""
+    e = html.escape
+    head = (
+        "<tr><th>name</th><th>C</th><th>d</th><th>width</th><th>depths</th><th>params</th>"
+        "<th>GFLOPs</th><th>latency ms</th><th>val error %</th><th>seeds</th><th>epochs</th></tr>"
+    )
+    rows, failures = [], []
+    for m in study.members:
+        seeds = f"{m.seeds}" if m.seeds == study.seeds else f"{m.seeds} of {study.seeds}"
+        cells = (
+            f"{e(m.name)} <span class=note>({e(m.label)})</span>",
+            str(m.cardinality),
+            str(m.bottleneck_width),
+            str(m.width),
+            e(",".join(map(str, m.depths))),
+            f"{m.params / 1e6:.4g}M",
+            gflops_text(m.flops),
+            f"{m.latency_ms:.3g}" if m.latency_ms is not None else "—",
+            e(_percent(m.val_error_mean, m.val_error_std)),
+            seeds,
+            str(m.epochs) if m.epochs else "—",
+        )
+        best = " class=best" if m.index == study.best else ""
+        rows.append(f"<tr{best}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        failures += [f"<li>{e(m.label)} ({e(m.name)}) {e(why)}</li>" for why in m.failures]
+        if m.pending:
+            failures.append(f"<li>{e(m.label)} ({e(m.name)}): {_seeds(m.pending)} not run yet</li>")
+    table = (
+        f"<table class=study><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+        "<p class=note>val error: mean ± sample std over seeds (the best mean in bold); "
+        f"{e(FLOPS_LABEL)}; params: trainable.</p>"
+    )
+    if failures:
+        table += f"<p class=note>Not completed:</p><ul class=failures>{''.join(failures)}</ul>"
+    curves = plot(f"plot-study-curves-{k}", study_curves_figure(study)) or (
+        "<p class=note>No per-epoch history of a completed seed.</p>"
+    )
+    return (
+        f"<div class=study><h3>{e(study.run)}</h3><p class=note>{e(study.description)}</p>"
+        f"<p class=answer>{e(study.reading)}</p>"
+        + plot(f"plot-study-{k}", study_figure(study))
+        + table
+        + curves
+        + "</div>"
+    )
+
+
 def _section(anchor: str, title: str, intro: str, content: str) -> str:
     return f"<section id={anchor}><h2>{title}</h2><p class=note>{intro}</p>{content}</section>"
 
@@ -522,7 +702,8 @@ def render_html(info: ReportInfo) -> str:
 
     e = html.escape
     names = [run.name for run in info.data.runs]
-    title = "Search report: " + ", ".join(names)
+    studies_only = bool(info.studies) and len(info.studies) == len(names)
+    title = ("Trade-off study report: " if studies_only else "Search report: ") + ", ".join(names)
     pareto = "".join(plot(f"plot-pareto-{p.cost}", pareto_figure(info, p)) for p in info.pareto)
     tradeoff = f"<p class=answer>{e(info.tradeoff.answer)}</p>" + plot(
         "plot-tradeoff", tradeoff_figure(info.tradeoff)
@@ -554,6 +735,19 @@ def render_html(info: ReportInfo) -> str:
             "What was searched, how, and where.",
             "<div class=cards>" + "".join(_header_html(h) for h in info.headers) + "</div>",
         ),
+    ]
+    if info.studies:
+        # A trade-off run exists to answer its one question, so its answer leads the page.
+        sections.append(
+            _section(
+                "study",
+                "Trade-off study",
+                "Each member trained for every seed under identical settings, at matched complexity. "
+                "Points: mean validation error over seeds (error bars: sample std; circles: each seed).",
+                "".join(_study_html(study, plot, k) for k, study in enumerate(info.studies)),
+            )
+        )
+    sections += [
         _section(
             "pareto",
             "Pareto front",
@@ -605,6 +799,7 @@ def render_html(info: ReportInfo) -> str:
         f"<a href=#{a}>{t}</a>"
         for a, t in (
             ("run", "Runs"),
+            *((("study", "Trade-off study"),) if info.studies else ()),
             ("pareto", "Pareto"),
             ("tradeoff", "C vs width"),
             ("edf", "EDFs"),

@@ -5,6 +5,7 @@ RUN/run.json      how the search runs: trials, sampler, scheduler, execution opt
 RUN/study.db      the Optuna study (SQLite): the search's history
 RUN/ray/          the Ray Tune experiments (one per start or resume)
 RUN/trials.csv    one row per trial, rewritten as trials finish
+RUN/tradeoff.json a trade-off study's plan (members and seeds; only in runs of nas-resnext tradeoff)
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from optuna.trial import FrozenTrial, TrialState
 from nas_resnext.errors import ConfigError
 from nas_resnext.space import DesignSpace
 
-RUN_DIRECTORY_HOLDS = "a run directory made by nas-resnext search (with space.yaml, run.json and study.db)"
+RUN_DIRECTORY_HOLDS = (
+    "a run directory made by nas-resnext search or tradeoff (with space.yaml, run.json and study.db)"
+)
 TRIAL_COLUMNS = [
     "number",
     "state",
@@ -32,6 +35,7 @@ TRIAL_COLUMNS = [
     "cardinality",
     "bottleneck_width",
     "group_width",
+    "seed",
     "flops",
     "params",
     "latency_ms",
@@ -51,6 +55,7 @@ class RunOptions:
     sampler: str
     scheduler: str
     seed: int
+    kind: str = "search"  # or "tradeoff": a trade-off study (its plan in tradeoff.json)
     ray_address: str | None = None
     storage_path: str | None = None
     cpus_per_trial: float = 1.0
@@ -111,6 +116,14 @@ class RunDirectory:
     @property
     def ray_dir(self) -> Path:
         return self.path / "ray"
+
+    @property
+    def plan_file(self) -> Path:
+        return self.path / "tradeoff.json"
+
+    @property
+    def is_tradeoff(self) -> bool:
+        return self.plan_file.is_file()
 
     @staticmethod
     def check_new(path: Path) -> None:
@@ -195,6 +208,7 @@ def trials_table(trials: list[FrozenTrial]) -> pd.DataFrame:
                 "cardinality": attrs.get("cardinality"),
                 "bottleneck_width": attrs.get("bottleneck_width"),
                 "group_width": attrs.get("group_width"),
+                "seed": attrs.get("seed"),
                 "flops": attrs.get("flops"),
                 "params": attrs.get("params"),
                 "latency_ms": attrs.get("latency_ms"),
@@ -212,6 +226,7 @@ def trials_table(trials: list[FrozenTrial]) -> pd.DataFrame:
         "cardinality",
         "bottleneck_width",
         "group_width",
+        "seed",
         "flops",
         "params",
         "epochs",

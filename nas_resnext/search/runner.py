@@ -7,9 +7,10 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -18,6 +19,9 @@ from nas_resnext.search.rundir import RunDirectory, RunOptions
 from nas_resnext.search.sampling import FeasibleSampler, make_sampler
 from nas_resnext.search.study import is_counted, open_study, recover_interrupted
 from nas_resnext.space import DesignSpace
+
+if TYPE_CHECKING:  # the searcher imports Ray, which must wait for prepare_ray_environment
+    from nas_resnext.search.searcher import CandidateSampler
 
 
 @dataclass
@@ -81,8 +85,9 @@ def connect_ray(address: str | None) -> None:
 class Progress:
     """One line per finished trial: done/total, running, best accuracy, front size, elapsed and ETA."""
 
-    def __init__(self, total: int, already: int, stream: TextIO | None) -> None:
+    def __init__(self, total: int, already: int, stream: TextIO | None, show_seed: bool = False) -> None:
         self.total = total
+        self.show_seed = show_seed
         self.already = already
         self.stream = stream
         self.started = time.monotonic()
@@ -110,8 +115,9 @@ class Progress:
         if "reused_from" in attrs:
             outcome += f" (reused from trial {attrs['reused_from']})"
         best_text = f"{best:.2%}" if best is not None else "-"
+        seed = f" seed {attrs.get('seed')}" if self.show_seed else ""
         self.stream.write(
-            f"[{done}/{self.total}] trial {trial.number} {attrs.get('name', '?')} "
+            f"[{done}/{self.total}] trial {trial.number} {attrs.get('name', '?')}{seed} "
             f"{attrs.get('flops', 0) / 1e9:.4f} GFLOPs: {outcome} | running {running}, best {best_text}, "
             f"front {front}, elapsed {_duration(elapsed)}, ETA {_duration(eta)}\n"
         )
@@ -148,13 +154,6 @@ def run_search(
     Trials left running by a killed search are recorded FAIL ("interrupted") and queued to run again.
     Ctrl-C stops cleanly: trials in flight are handled the same way, and ``--resume`` continues.
     """
-    prepare_ray_environment(options.ray_address)
-    from ray import tune
-
-    from nas_resnext.search.schedulers import make_scheduler
-    from nas_resnext.search.searcher import StudySearcher
-    from nas_resnext.search.trial import train_trial
-
     started = time.monotonic()
     feasible = FeasibleSampler(space)
     feasible.check_feasible()
@@ -163,11 +162,40 @@ def run_search(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = make_sampler(options.sampler, feasible, options.seed)
     study = open_study(run.study_file, space.name, space.objectives, sampler)
-    if options.sampler == "grid":
-        feasible.queue_grid(study)
+    queue = feasible.queue_grid if options.sampler == "grid" else None
+    return run_study(run, space, options, study, feasible, stream, queue=queue, started=started)
+
+
+def run_study(
+    run: RunDirectory,
+    space: DesignSpace,
+    options: RunOptions,
+    study: optuna.Study,
+    candidates: CandidateSampler,
+    stream: TextIO | None = sys.stderr,
+    queue: Callable[[optuna.Study], object] | None = None,
+    started: float | None = None,
+) -> SearchOutcome:
+    """Train the candidates ``study`` asks for through Ray Tune until it holds ``options.trials`` finished
+    trials; what ``run_search`` and a trade-off study share.
+
+    ``candidates`` maps Optuna parameters to architectures (and, for a trade-off study, training seeds);
+    ``queue`` (if given) queues fixed trials after interrupted ones were recovered.
+    """
+    prepare_ray_environment(options.ray_address)
+    from ray import tune
+
+    from nas_resnext.search.schedulers import make_scheduler
+    from nas_resnext.search.searcher import StudySearcher
+    from nas_resnext.search.trial import train_trial
+
+    started = time.monotonic() if started is None else started
     requeued = recover_interrupted(study)
+    if queue is not None:
+        queue(study)
     already = sum(is_counted(t) for t in study.get_trials(deepcopy=False))
-    progress = Progress(options.trials, already, stream)
+    per_trial_seed = hasattr(candidates, "seed_of")
+    progress = Progress(options.trials, already, stream, show_seed=per_trial_seed)
 
     def finished(trial: FrozenTrial) -> None:
         run.write_trials(study.get_trials(deepcopy=False))
@@ -175,7 +203,7 @@ def run_search(
 
     searcher = StudySearcher(
         study,
-        feasible,
+        candidates,
         space.objectives,
         max_epochs=space.training.epochs,
         total_trials=options.trials,
@@ -191,10 +219,13 @@ def run_search(
     interrupted = False
     if already < options.trials:
         if stream is not None:
+            what = "studying" if options.kind == "tradeoff" else "searching"
+            how = f"{space.training.epochs} epochs each"
+            if options.kind != "tradeoff":
+                how = f"sampler {options.sampler}, scheduler {options.scheduler}, " + how
             stream.write(
-                f"searching {space.name}: {options.trials - already} trials to run "
-                f"({already} already finished), sampler {options.sampler}, scheduler {options.scheduler}, "
-                f"{space.training.epochs} epochs each; run directory {run.path}\n"
+                f"{what} {space.name}: {options.trials - already} trials to run "
+                f"({already} already finished), {how}; run directory {run.path}\n"
             )
             if requeued:
                 stream.write(f"trials interrupted earlier and queued again: {requeued}\n")

@@ -3,15 +3,19 @@
 Why not Ray's ``OptunaSearch``: it tells Optuna that a trial stopped early by a scheduler is COMPLETE
 with its last low-epoch metrics, which would put half-trained candidates on the Pareto front. Here such a
 trial is told PRUNED (its per-epoch values kept in the ``history`` user attribute); a candidate that
-failed or diverged is told FAIL with its message; an architecture already trained in this run is not
-trained again, its result is copied to the new trial.
+failed or diverged is told FAIL with its message; an architecture already trained in this run (with the
+same training seed) is not trained again, its result is copied to the new trial.
+
+The sampler maps Optuna parameters to an architecture (``distributions``, ``decode``); one that also has
+``seed_of(params)`` gives each trial its own training seed (a trade-off study's seeds), otherwise every
+trial trains with the run's one seed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -19,17 +23,23 @@ from ray.tune.search import Searcher
 
 from nas_resnext.architecture import Architecture
 from nas_resnext.complexity import count_analytic
-from nas_resnext.search.sampling import FeasibleSampler
 from nas_resnext.search.study import architecture_attrs, is_counted, objective_values
 
 TrialListener = Callable[[FrozenTrial], None]
 _HISTORY_KEYS = ("epoch", "val_accuracy", "val_loss", "train_loss", "epoch_seconds", "images_per_second")
 
 
+class CandidateSampler(Protocol):
+    def distributions(self, grid: bool = False) -> dict[str, Any]: ...
+
+    def decode(self, params: Mapping[str, Any]) -> Architecture: ...
+
+
 @dataclass
 class _Running:
     trial: optuna.trial.Trial
     arch: Architecture
+    key: str
     history: list[dict[str, float]] = field(default_factory=list)
     last: dict[str, Any] = field(default_factory=dict)
 
@@ -40,7 +50,7 @@ class StudySearcher(Searcher):
     def __init__(
         self,
         study: optuna.Study,
-        sampler: FeasibleSampler,
+        sampler: CandidateSampler,
         objectives: Sequence[str],
         max_epochs: int,
         total_trials: int,
@@ -57,8 +67,9 @@ class StudySearcher(Searcher):
         self.base_config = base_config
         self.on_trial_finished = on_trial_finished
         self._distributions = sampler.distributions(grid=grid)
+        self._seed_of: Callable[[Mapping[str, Any]], int] | None = getattr(sampler, "seed_of", None)
         self._running: dict[str, _Running] = {}
-        # name -> trials that drew an architecture while it was still training
+        # reuse key -> trials that drew an architecture (and seed) while it was still training
         self._waiting: dict[str, list[optuna.trial.Trial]] = {}
         self.exhausted = False
 
@@ -72,14 +83,20 @@ class StudySearcher(Searcher):
     def running(self) -> int:
         return len(self._running)
 
-    def _finished_by_name(self) -> dict[str, FrozenTrial]:
+    def _key(self, attrs: Mapping[str, Any]) -> str:
+        """What makes two trials the same training run: the architecture, and the seed where it varies."""
+        if self._seed_of is None:
+            return str(attrs["name"])
+        return f"{attrs['name']}@seed{attrs.get('seed')}"
+
+    def _finished_by_key(self) -> dict[str, FrozenTrial]:
         trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
         failed = [
             t
             for t in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
             if not t.user_attrs.get("interrupted")
         ]
-        return {t.user_attrs["name"]: t for t in [*failed, *trials] if "name" in t.user_attrs}
+        return {self._key(t.user_attrs): t for t in [*failed, *trials] if "name" in t.user_attrs}
 
     # -- Searcher interface ----------------------------------------------------------------------
 
@@ -92,20 +109,27 @@ class StudySearcher(Searcher):
                 return Searcher.FINISHED
             trial = self.study.ask(self._distributions)
             arch = self.sampler.decode(trial.params)
-            for key, value in architecture_attrs(arch, count_analytic(arch)).items():
-                trial.set_user_attr(key, value)
-            previous = self._finished_by_name().get(arch.name)
+            training = dict(self.base_config.get("training") or {})
+            if self._seed_of is not None:
+                training["seed"] = self._seed_of(trial.params)
+            attrs = {**architecture_attrs(arch, count_analytic(arch)), "seed": training.get("seed")}
+            for name, value in attrs.items():
+                trial.set_user_attr(name, value)
+            key = self._key(attrs)
+            previous = self._finished_by_key().get(key)
             if previous is not None:
                 self._copy_outcome(trial, previous)
                 continue
-            if any(r.arch.name == arch.name for r in self._running.values()):
-                self._waiting.setdefault(arch.name, []).append(trial)
+            if any(r.key == key for r in self._running.values()):
+                self._waiting.setdefault(key, []).append(trial)
                 continue
-            self._running[trial_id] = _Running(trial, arch)
+            self._running[trial_id] = _Running(trial, arch, key)
             return {
                 **self.base_config,
+                "training": training,
                 "arch": arch.to_dict(),
                 "name": arch.name,
+                "seed": training.get("seed"),
                 "trial_number": trial.number,
             }
 
@@ -170,7 +194,7 @@ class StudySearcher(Searcher):
                 trial.set_user_attr("outcome", "complete")
                 self.study.tell(trial, values=values)
         finished = self.study.get_trials(deepcopy=False)[trial.number]
-        for waiting in self._waiting.pop(running.arch.name, []):
+        for waiting in self._waiting.pop(running.key, []):
             self._copy_outcome(waiting, finished)
         self._notify(finished)
 

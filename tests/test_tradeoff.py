@@ -1,0 +1,413 @@
+"""Trade-off studies: the plan, its results and reading (table-tested), and whole studies end to end with
+real Ray, Optuna in SQLite and training on the embedded digits data (tiny architectures, few epochs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from nas_resnext import Architecture, TrainSettings, count_analytic
+from nas_resnext.cli import main
+from nas_resnext.search.rundir import TRIAL_COLUMNS
+from nas_resnext.tradeoff import PlanSampler, TradeoffPlan, compare, member_results, reading
+from nas_resnext.tradeoff.results import MemberResult
+
+NAS = str(Path(sys.executable).parent / "nas-resnext")
+TINY = Architecture(
+    template="cifar",
+    depths=(1, 1, 1),
+    width=4,
+    cardinality=1,
+    bottleneck_width=4,
+    stem_width=4,
+    resolution=8,
+    num_classes=10,
+    in_channels=1,
+)
+# The same reference as flags (digits fixes one channel and ten classes).
+TINY_FLAGS = [
+    "--depths",
+    "1,1,1",
+    "--width",
+    "4",
+    "--stem-width",
+    "4",
+    "-C",
+    "1",
+    "-d",
+    "4",
+    "--resolution",
+    "8",
+]
+FAST = ["--batch-size", "128", "--lr", "0.2", "--val-fraction", "0.2"]
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Studies write their report under ./reports: keep that inside the test's directory."""
+    monkeypatch.chdir(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------ the plan
+
+
+def test_family_plan_round_trips_and_its_space_holds_every_member() -> None:
+    plan = TradeoffPlan.family(
+        TINY, "cardinality", [1, 2, 4], "bottleneck_width", "flops", seeds=3, base_seed=5
+    )
+    assert [plan.label(i) for i in range(3)] == ["C=1", "C=2", "C=4"]
+    assert [m.arch.bottleneck_width for m in plan.members] == [4, 2, 1]
+    assert plan.seed_values == (5, 6, 7) and plan.trials == 9
+    again = TradeoffPlan.from_dict(json.loads(json.dumps(plan.to_dict())))
+    assert again == plan
+    space = plan.design_space("t", "digits", None, TrainSettings(epochs=2))
+    names = {a.name for a in space.architectures()}
+    assert {m.arch.name for m in plan.members} <= names
+    assert space.objectives == ("val_accuracy", "flops") and space.search.sampler == "grid"
+
+
+def test_spending_plan_leads_with_the_reference_and_grows_each_axis_to_the_target() -> None:
+    plan = TradeoffPlan.spending(TINY, "2x", "flops", seeds=1)
+    assert [plan.label(i) for i in range(5)] == [
+        "reference",
+        "depth",
+        "width",
+        "cardinality",
+        "bottleneck_width",
+    ]
+    reference = count_analytic(TINY).flops
+    assert plan.members[0].arch == TINY and plan.target_count == 2 * reference
+    for member in plan.members[1:]:
+        assert abs(member.complexity.flops - 2 * reference) / (2 * reference) < 0.35
+    assert TradeoffPlan.from_dict(plan.to_dict()) == plan
+    # Depth grows as a block count over the stages, so the space lists each stage's choices.
+    space = plan.design_space("s", "digits", None, TrainSettings())
+    assert {m.arch.name for m in plan.members} <= {a.name for a in space.architectures()}
+
+
+def test_plan_sampler_queues_each_member_and_seed_once() -> None:
+    plan = TradeoffPlan.family(TINY, "cardinality", [1, 2], "bottleneck_width", "flops", seeds=2)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    sampler = PlanSampler(plan)
+    assert sampler.queue(study) == 4
+    assert sampler.queue(study) == 0  # queued trials are seen, not queued twice
+    asked = [study.ask(sampler.distributions()) for _ in range(4)]
+    pairs = [(t.params["member"], t.params["seed_index"]) for t in asked]
+    assert pairs == [(0, 0), (1, 0), (0, 1), (1, 1)]  # every member at the first seed first
+    assert [sampler.seed_of(t.params) for t in asked] == [0, 0, 1, 1]
+    for trial in asked:
+        study.tell(trial, [0.9, 1.0])
+    more = PlanSampler(plan.with_seeds(3))
+    assert more.queue(study) == 2  # adding a seed queues only the new (member, seed) pairs
+
+
+# -------------------------------------------------------------------------------------- results, reading
+
+
+def trials(rows: list[dict]) -> pd.DataFrame:
+    """A trials.csv-shaped table of the tiny C=1,2 family; unspecified columns take plain defaults."""
+    frame = []
+    for number, row in enumerate(rows):
+        item = {c: None for c in TRIAL_COLUMNS} | {"number": number, "state": "COMPLETE", "epochs": 2} | row
+        frame.append(item)
+    return pd.DataFrame(frame, columns=TRIAL_COLUMNS)
+
+
+PLAN = TradeoffPlan.family(TINY, "cardinality", [1, 2], "bottleneck_width", "flops", seeds=2)
+C1, C2 = (m.arch.name for m in PLAN.members)
+
+
+def test_member_results_average_seeds_and_keep_failures() -> None:
+    table = trials(
+        [
+            {"name": C1, "seed": 0, "val_accuracy": 0.80, "latency_ms": 1.0},
+            {"name": C1, "seed": 1, "val_accuracy": 0.90, "latency_ms": 3.0},
+            {"name": C1, "seed": 1, "val_accuracy": 0.90, "reused_from": 1},  # the same run, copied
+            {"name": C2, "seed": 0, "val_accuracy": 0.85},
+            {"name": C2, "seed": 1, "state": "FAIL", "error": "RuntimeError: out of memory"},
+        ]
+    )
+    first, second = member_results(PLAN, table)
+    assert first.errors == pytest.approx({0: 0.20, 1: 0.10})
+    assert first.val_error_mean == pytest.approx(0.15) and first.val_error_std == pytest.approx(0.0707107)
+    assert first.seeds == 2 and first.latency_ms == 2.0 and first.epochs == 2 and first.failures == ()
+    assert second.seeds == 1 and second.val_error_std is None
+    assert second.failures == ("seed 1: RuntimeError: out of memory",)
+    row = first.to_row()
+    assert {
+        "name",
+        "cardinality",
+        "bottleneck_width",
+        "width",
+        "depths",
+        "params",
+        "flops",
+        "latency_ms",
+    } <= set(row)
+    assert row["val_error_mean"] == pytest.approx(0.15) and row["seeds"] == 2 and row["depths"] == [1, 1, 1]
+
+
+def test_interrupted_trials_are_pending_not_failures() -> None:
+    table = trials([{"name": C1, "seed": 0, "state": "FAIL", "error": "interrupted: the search stopped"}])
+    first, second = member_results(PLAN, table)
+    assert first.failures == () and first.pending == 2 and second.pending == 2
+
+
+def result(index: int, errors: dict[int, float]) -> MemberResult:
+    member = PLAN.members[index]
+    return MemberResult(
+        index, PLAN.label(index), member.arch.name, member.axis, member.arch.cardinality,
+        member.arch.bottleneck_width, member.arch.width, member.arch.depths, member.complexity.params,
+        member.complexity.flops, None, errors, 2, (), 0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "difference", "stderr", "paired"),
+    [
+        # paired over the common seeds: the per-seed differences are 2 and 4 points
+        ({0: 0.10, 1: 0.20}, {0: 0.12, 1: 0.24}, 3.0, 1.0, 2),
+        # one seed each: a difference without an uncertainty
+        ({0: 0.10}, {0: 0.15}, 5.0, None, 0),
+        # no common seeds, two each: unpaired standard error of the difference of means
+        ({0: 0.10, 1: 0.20}, {2: 0.10, 3: 0.30}, 5.0, 100 * ((0.005 / 2 + 0.02 / 2) ** 0.5), 0),
+    ],
+)
+def test_compare_pairs_seeds_where_it_can(
+    a: dict, b: dict, difference: float, stderr: float | None, paired: int
+) -> None:
+    got = compare(result(0, a), result(1, b))
+    assert got.better.index == 0 and got.difference == pytest.approx(difference)
+    assert got.stderr == (pytest.approx(stderr) if stderr is not None else None) and got.paired == paired
+
+
+@pytest.mark.parametrize(
+    ("c1", "c2", "line"),
+    [
+        (
+            {0: 0.20, 1: 0.22},
+            {0: 0.10, 1: 0.13},
+            "C=2 beats C=1 by 9.5 ± 0.5 points of validation error (mean over 2 seeds;",
+        ),
+        ({0: 0.10, 1: 0.13}, {0: 0.20, 1: 0.22}, "C=1 beats C=2 by 9.5 ± 0.5 points"),
+        ({0: 0.20, 1: 0.10}, {0: 0.10, 1: 0.19}, "C=2 and C=1 are within noise (C=2 ahead by 0.5 ± 9.5"),
+        (
+            {0: 0.20},
+            {0: 0.15},
+            "C=2 beats C=1 by 5.0 points of validation error (a single seed on one side, so no",
+        ),
+        ({0: 0.20}, {}, "Not enough results to compare: 1 of 2 members completed a seed."),
+    ],
+)
+def test_reading_states_the_answer_and_its_uncertainty(c1: dict, c2: dict, line: str) -> None:
+    text = reading(PLAN, [result(0, c1), result(1, c2)])
+    assert line in text
+    if "Not enough" not in line:
+        assert text.startswith(f"at {PLAN.target_text()} (matched flops), ")
+
+
+def test_spending_reading_compares_the_best_axis_with_the_reference_and_the_runner_up() -> None:
+    plan = TradeoffPlan.spending(TINY, "2x", "flops", seeds=2)
+    names = [m.arch.name for m in plan.members]
+    errors = {"reference": 0.30, "depth": 0.25, "width": 0.20, "cardinality": 0.22, "bottleneck_width": 0.26}
+    rows = []
+    for name, label in zip(names, errors, strict=True):
+        for seed, shift in ((0, 0.0), (1, 0.01)):
+            rows.append({"name": name, "seed": seed, "val_accuracy": 1 - errors[label] - shift})
+    text = reading(plan, member_results(plan, trials(rows)))
+    assert text.startswith(f"at 2x the flops of {TINY.name} ({plan.target_text()}), ")
+    assert "spending on width beats the reference by 10.0 ± 0.0 points" in text
+    assert "spending on width beats spending on cardinality by 2.0 ± 0.0 points" in text
+
+
+# --------------------------------------------------------------------------------------------- end to end
+
+
+def nas(*argv: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([NAS, *argv], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _finished_rows(run_dir: Path) -> int:
+    try:
+        table = pd.read_csv(run_dir / "trials.csv")
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return 0
+    return int(table["state"].isin(["COMPLETE", "PRUNED", "FAIL"]).sum())
+
+
+def _trained(run_dir: Path) -> list[set[int]]:
+    """Trial numbers trained by each start of the study (one Ray Tune experiment each)."""
+    return [
+        {int(d.name.split("_")[1]) for d in experiment.iterdir() if d.name.startswith("trial_")}
+        for experiment in sorted((run_dir / "ray").iterdir())
+    ]
+
+
+def test_study_trains_every_member_for_every_seed_survives_a_kill_and_grows(tmp_path: Path) -> None:
+    run_dir = tmp_path / "study"
+    argv = [NAS, "tradeoff", *TINY_FLAGS, "--cardinalities", "1,2", "--match", "flops", "--seeds", "2"]
+    argv += ["--epochs", "1", *FAST, "--run-dir", str(run_dir), "--max-concurrent", "1"]
+    study = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 300
+    while _finished_rows(run_dir) < 1 and time.monotonic() < deadline and study.poll() is None:
+        time.sleep(0.3)
+    assert study.poll() is None, study.communicate()[1]
+    os.killpg(study.pid, signal.SIGKILL)  # the study, its local Ray and the trial in flight
+    study.wait(timeout=60)
+    finished_before = {
+        int(n) for n in pd.read_csv(run_dir / "trials.csv").query("state == 'COMPLETE'")["number"]
+    }
+    assert finished_before
+
+    # `search --resume` continues a trade-off study as `tradeoff --resume` does.
+    resumed = nas("search", "--resume", str(run_dir), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    outcome = json.loads(resumed.stdout)
+    rows = outcome["rows"]
+    assert [(r["label"], r["cardinality"], r["seeds"], r["epochs"]) for r in rows] == [
+        ("C=1", 1, 2, 1),
+        ("C=2", 2, 2, 1),
+    ]
+    assert all(0 <= r["val_error_mean"] <= 1 and r["val_error_std"] is not None for r in rows)
+    assert rows[0]["flops"] >= rows[1]["flops"] and rows[0]["latency_ms"] > 0
+    assert outcome["reading"].startswith("at ") and not outcome["interrupted"]
+    assert not _trained(run_dir)[-1] & finished_before  # nothing finished before the kill was retrained
+    table = pd.read_csv(run_dir / "trials.csv")
+    done = table[table["state"] == "COMPLETE"]
+    assert sorted(zip(done["name"], done["seed"], strict=True)) == sorted(
+        (r["name"], s) for r in rows for s in (0, 1)
+    )
+    assert {p.name for p in run_dir.iterdir()} >= {
+        "space.yaml",
+        "run.json",
+        "study.db",
+        "ray",
+        "trials.csv",
+        "tradeoff.json",
+    }
+    assert json.loads((run_dir / "run.json").read_text())["kind"] == "tradeoff"
+    assert Path(outcome["report"]).is_file() and "Trade-off study" in Path(outcome["report"]).read_text()
+
+    # A third seed trains only the new (member, seed) pairs; the text output is the paper's Table 3.
+    grown = nas("tradeoff", "--resume", str(run_dir), "--seeds", "3")
+    assert grown.returncode == 0, grown.stderr
+    assert len(_trained(run_dir)[-1]) == 2
+    assert json.loads((run_dir / "tradeoff.json").read_text())["seeds"] == 3
+    lines = grown.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("member"))
+    assert header.split() == (
+        [
+            "member",
+            "name",
+            "C",
+            "d",
+            "width",
+            "depths",
+            "params",
+            "GFLOPs",
+            "latency",
+            "ms",
+            "val",
+            "error",
+            "%",
+            "seeds",
+            "epochs",
+        ]
+    )
+    assert [line.split()[0] for line in lines if " 3/3 " in line] == ["C=1", "C=2"]
+    assert any(line.startswith("At ") and "points of validation error" in line for line in lines)
+
+
+def test_spending_plan_from_a_space_file_trains_the_reference_and_each_axis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    space = {
+        "name": "tiny",
+        "template": "cifar",
+        "resolution": 8,
+        "num_classes": 10,
+        "in_channels": 1,
+        "stem_width": 4,
+        "dataset": "digits",
+        "axes": {"depth": [1], "width": [2, 4, 8], "cardinality": [1, 2], "bottleneck_width": [1, 2, 4]},
+        "training": {"epochs": 1, "batch_size": 128, "lr": 0.2, "val_fraction": 0.2, "seed": 3},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(space))
+    run_dir = tmp_path / "spend"
+    argv = [
+        "tradeoff",
+        str(path),
+        "--target",
+        "2x",
+        "--match",
+        "flops",
+        "--seeds",
+        "1",
+        "--run-dir",
+        str(run_dir),
+    ]
+    code = main([*argv, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    outcome = json.loads(out)
+    rows = outcome["rows"]
+    assert [r["label"] for r in rows] == ["reference", "depth", "width", "cardinality", "bottleneck_width"]
+    # The reference is the middle of each axis of the space: width 4, C 1 (of 1,2), d 2 (of 1,2,4).
+    reference = TINY.replace(bottleneck_width=2)
+    assert rows[0]["name"] == reference.name and all(r["seeds"] == 1 and r["epochs"] == 1 for r in rows)
+    assert outcome["target"] == 2 * count_analytic(reference).flops
+    assert outcome["reading"].startswith(f"at 2x the flops of {reference.name}")
+    # Training settings (seed included) come from the space file.
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{run_dir / 'study.db'}")
+    assert {t.user_attrs["seed"] for t in study.trials if t.state == TrialState.COMPLETE} == {3}
+    assert main(["report", str(run_dir), "-o", str(tmp_path / "r.html")]) == 0
+    assert "Trade-off study" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--seeds", "0"], "--seeds: got 0; allowed: an integer >= 1"),
+        (["--dataset", "cifar10"], "--data-dir: got None; allowed: a path for the cifar10 data set"),
+        (["--in-channels", "3"], "--in-channels: got 3; allowed: 1 (what the digits data set holds)"),
+        (["--epochs", "0"], "--epochs: got 0; allowed: an integer >= 1"),
+        (["--cpus-per-trial", "-1"], "--cpus-per-trial: got -1.0; allowed: a number >= 0"),
+        (
+            ["--solve", "cardinality"],
+            "--solve: got 'cardinality'; allowed: an axis other than the varied one",
+        ),
+        (["--preset", "resnet50", "nope.yaml"], "space: got 'nope.yaml'; allowed: an existing YAML"),
+    ],
+)
+def test_bad_study_input_exits_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    run_dir = tmp_path / "study"
+    code = main(["tradeoff", *TINY_FLAGS, "--cardinalities", "1,2", "--run-dir", str(run_dir), *extra])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not run_dir.exists() and not Path("runs").exists()
+
+
+def test_resume_needs_a_trade_off_study(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "run").mkdir()
+    assert main(["tradeoff", "--resume", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "--resume: got" in err and "tradeoff.json" in err
+    assert main(["tradeoff", "--resume", str(tmp_path / "run"), "--cardinalities", "1,2"]) == 2
+    assert "only --seeds and execution flags with --resume" in capsys.readouterr().err
