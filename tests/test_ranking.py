@@ -96,8 +96,52 @@ ORDER_TABLE = {
 
 
 @pytest.mark.parametrize(("losses", "expected"), ORDER_TABLE.values(), ids=ORDER_TABLE.keys())
-def test_selection_order(sorter: str, losses: list, expected: list[int]) -> None:
-    assert ranking.selection_order(losses).tolist() == expected
+def test_selection_order_by_crowding(sorter: str, losses: list, expected: list[int]) -> None:
+    assert ranking.selection_order(losses).tolist() == expected  # crowding is the default
+
+
+CONTRIBUTION_TABLE = {
+    # reference point: a tenth of each objective's range beyond its worst value (1 when the range is 0)
+    "single point": ([[0.1, 5.0]], [1.0]),
+    "two points": ([[1, 2], [2, 1]], [0.1, 0.1]),
+    "three-point front": ([[1, 3], [2, 2], [3, 1]], [0.2, 1.0, 0.2]),
+    "duplicates share a contribution": ([[1, 3], [2, 2], [2, 2], [3, 1]], [0.2, 1.0, 1.0, 0.2]),
+    "each front on its own": ([[1, 3], [2, 2], [3, 1], [2, 4], [4, 2]], [1.3, 1.0, 1.3, 0.6, 0.6]),
+    "incomplete points add nothing": ([[INF, 1], [1, 1]], [0.0, 1.0]),
+    "-inf sits one margin beyond the best": ([[-INF, 3], [1, 2], [2, 1], [3, 0]], [0.06, 1.0, 1.0, 0.2]),
+    "three objectives": ([[1, 2, 2], [2, 1, 2], [2, 2, 1]], [0.01] * 3),
+}
+
+
+@pytest.mark.parametrize(("losses", "expected"), CONTRIBUTION_TABLE.values(), ids=CONTRIBUTION_TABLE.keys())
+def test_hypervolume_contributions(losses: list, expected: list[float]) -> None:
+    assert ranking.hypervolume_contributions(losses).tolist() == pytest.approx(expected)
+
+
+# (-accuracy, GFLOPs): a front of three, one dominated point, and a new cheapest but poor candidate.
+POOR_CHEAPEST = [[-0.9, 5], [-0.85, 3], [-0.8, 2], [-0.7, 4], [-0.6, 6], [-0.2, 1.9]]
+
+HYPERVOLUME_ORDER_TABLE = {
+    "chain by rank": ([[3, 3], [1, 1], [2, 2]], [1, 2, 0]),
+    "duplicates by arrival": ([[1, 1], [1, 1], [1, 1]], [0, 1, 2]),
+    "front: the larger contribution first": ([[1, 3], [2, 2], [3, 1], [3.5, 3.5]], [1, 0, 2, 3]),
+    "diverged point last despite the best cost": ([[NAN, 0], [0.5, 10]], [1, 0]),
+    "a poor new extreme comes last on the front": (POOR_CHEAPEST, [2, 1, 0, 5, 3, 4]),
+}
+
+
+@pytest.mark.parametrize(
+    ("losses", "expected"), HYPERVOLUME_ORDER_TABLE.values(), ids=HYPERVOLUME_ORDER_TABLE.keys()
+)
+def test_selection_order_by_hypervolume(sorter: str, losses: list, expected: list[int]) -> None:
+    assert ranking.selection_order(losses, "hypervolume").tolist() == expected
+
+
+@pytest.mark.parametrize(("selection", "promoted"), [("crowding", True), ("hypervolume", False)])
+def test_a_poor_new_extreme_is_promoted_only_by_crowding(selection: str, promoted: bool) -> None:
+    # Six results, quota two: crowding promotes both boundary points (infinite distance), the poor
+    # cheapest one included; by hypervolume contribution it adds least to the front and stops.
+    assert ranking.is_promoted(POOR_CHEAPEST, 5, 3, selection) is promoted
 
 
 @pytest.mark.parametrize(
@@ -135,20 +179,23 @@ PROMOTION_TABLE = {
     PROMOTION_TABLE.values(),
     ids=PROMOTION_TABLE.keys(),
 )
-def test_is_promoted(
+def test_is_promoted_by_crowding(
     sorter: str, losses: list, candidate: int, reduction_factor: float, expected: bool
 ) -> None:
-    assert ranking.is_promoted(losses, candidate, reduction_factor) is expected
+    assert ranking.is_promoted(losses, candidate, reduction_factor, "crowding") is expected
 
 
+@pytest.mark.parametrize("selection", ranking.SELECTIONS)
 @pytest.mark.parametrize(
     ("arrival", "promoted"), [("improving", [True] * 8), ("worsening", [True] + [False] * 7)]
 )
-def test_asynchronous_promotion_depends_on_arrival(arrival: str, promoted: list[bool]) -> None:
+def test_asynchronous_promotion_depends_on_arrival(
+    arrival: str, promoted: list[bool], selection: str
+) -> None:
     # As in ASHA: a point better than all before it always continues; one worse than all never does.
     chain = np.arange(8, dtype=float)[:, None].repeat(2, axis=1)
     points = chain[::-1] if arrival == "improving" else chain
-    assert [ranking.is_promoted(points[: i + 1], i, 3) for i in range(len(points))] == promoted
+    assert [ranking.is_promoted(points[: i + 1], i, 3, selection) for i in range(len(points))] == promoted
 
 
 def test_bad_inputs_raise() -> None:
@@ -158,3 +205,5 @@ def test_bad_inputs_raise() -> None:
         ranking.promotion_quota(0, 3)
     with pytest.raises(ValueError, match="2-D"):
         ranking.non_dominated_ranks(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="selection must be one of"):
+        ranking.selection_order([[1, 1]], "random")

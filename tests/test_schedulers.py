@@ -198,6 +198,56 @@ def test_make_scheduler_names() -> None:
         make_scheduler("hyperband", objectives, max_t=9)
 
 
+def test_moasha_selection_is_passed_through_and_checked() -> None:
+    objectives = ["val_accuracy", "flops"]
+    assert make_scheduler("moasha", objectives, max_t=9).selection == "crowding"
+    assert make_scheduler("moasha", objectives, max_t=9, selection="hypervolume").selection == "hypervolume"
+    with pytest.raises(ConfigError, match="selection: got 'random'"):
+        MOASHAScheduler(objectives, selection="random")
+
+
+def test_history_of_a_resumed_search_sets_the_bar(driver: Driver) -> None:
+    history = [result(1, 0.90, 50), result(2, 0.91, 50), result(3, 0.93, 50)]
+    assert driver.scheduler.record_history("before", history) == 2  # rungs 1 and 3
+    assert driver.scheduler.record_history("before", history) == 0  # never twice
+    # Without the history, "a" would be the first at rung 1 and go on; it is dominated by "before".
+    assert driver.report("a", result(1, 0.50, 100)) == STOP
+    assert list(driver.scheduler.recorded(1)) == ["before", "a"]
+    assert list(driver.scheduler.recorded(3)) == ["before"]
+
+
+def test_restore_rungs_replays_trained_trials_of_the_study() -> None:
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from nas_resnext.search.runner import restore_rungs
+
+    def trial(state: TrialState, epochs: int, **attrs: object) -> optuna.trial.FrozenTrial:
+        history = [{"epoch": e, "val_accuracy": 0.5 + e / 100} for e in range(1, epochs + 1)]
+        return create_trial(
+            state=state,
+            values=[0.6, 100.0] if state == TrialState.COMPLETE else None,
+            params={"q_width": 0.5},
+            distributions={"q_width": FloatDistribution(0, 1)},
+            user_attrs={"history": history, "flops": 100, **attrs},
+        )
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.add_trial(trial(TrialState.COMPLETE, 9))
+    study.add_trial(trial(TrialState.PRUNED, 1))
+    study.add_trial(trial(TrialState.COMPLETE, 9, reused_from=0))  # the same training as trial 0
+    study.add_trial(trial(TrialState.FAIL, 2))
+    scheduler = MOASHAScheduler(["val_accuracy", "flops"], grace_period=1, reduction_factor=3, max_t=9)
+    assert restore_rungs(scheduler, study.trials) == 2
+    assert list(scheduler.recorded(1)) == ["study-trial-0", "study-trial-1"]
+    assert list(scheduler.recorded(3)) == ["study-trial-0"]
+    assert scheduler.recorded(1)["study-trial-0"].tolist() == [-0.51, 100.0]
+    # A run whose trials lack an objective the scheduler ranks on is skipped, not fatal.
+    latency = MOASHAScheduler(["val_accuracy", "latency_ms"], max_t=9)
+    assert restore_rungs(latency, study.trials) == 0
+
+
 @pytest.mark.parametrize(
     ("settings", "field"),
     [

@@ -79,6 +79,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     execution.add_argument(
         "--reduction-factor", type=int, default=None, metavar="ETA", help="asha/moasha: eta"
     )
+    execution.add_argument(
+        "--selection",
+        choices=("crowding", "hypervolume"),
+        default=None,
+        help="moasha: order within a front by crowding distance (default) or hypervolume contribution",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -174,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
             created=time.strftime("%Y-%m-%dT%H:%M:%S"),
         )
         run_dir = None
-    for name in (*EXECUTION_FIELDS, "grace_period", "reduction_factor"):
+    for name in (*EXECUTION_FIELDS, "grace_period", "reduction_factor", "selection"):
         if getattr(args, name) is not None:
             setattr(options, name, getattr(args, name))
     if options.grace_period >= space.training.epochs and options.scheduler != "fifo":

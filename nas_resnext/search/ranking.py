@@ -127,13 +127,67 @@ def crowding_distances(losses: np.ndarray | list, ranks: np.ndarray | None = Non
     return distances
 
 
-def selection_order(losses: np.ndarray | list) -> np.ndarray:
-    """``order``: point indices best first, by (front rank, larger crowding distance, earlier arrival)."""
+def hypervolume_contributions(losses: np.ndarray | list, ranks: np.ndarray | None = None) -> np.ndarray:
+    """Exclusive hypervolume contribution of every point within its own front (larger = adds more).
+
+    The reference point lies a tenth of each objective's range beyond the worst finite value seen, so a
+    front's extreme point counts for the area it really adds: a new cheapest candidate with poor accuracy
+    adds little, where its crowding distance would be infinite. Exact duplicates share one (the distinct
+    point's) contribution. Points with a +inf objective (missing or diverged) contribute 0. Ordering by
+    contribution does not depend on the objectives' units.
+    """
+    from optuna._hypervolume import compute_hypervolume
+
+    losses = as_losses(losses)
+    if ranks is None:
+        ranks = non_dominated_ranks(losses)
+    contributions = np.zeros(len(losses))
+    complete = ~np.isposinf(losses).any(axis=1)
+    if not complete.any():
+        return contributions
+    finite = losses[complete]
+    finite = np.where(np.isneginf(finite), np.nan, finite)
+    low, high = np.nanmin(finite, axis=0), np.nanmax(finite, axis=0)
+    low, high = np.where(np.isnan(low), 0.0, low), np.where(np.isnan(high), 0.0, high)
+    span = high - low
+    margin = np.where(span > 0, span / 10, 1.0)
+    reference = high + margin
+    for front in np.unique(ranks[complete]):
+        members = np.flatnonzero(complete & (ranks == front))
+        # -inf is a best value: it sits one margin beyond the best finite value.
+        points = np.maximum(losses[members], low - margin)
+        unique_points, inverse = np.unique(points, axis=0, return_inverse=True)
+        if len(unique_points) == 1:
+            exclusive = np.array([float(np.prod(reference - unique_points[0]))])
+        else:
+            total = compute_hypervolume(unique_points, reference)
+            exclusive = np.array(
+                [
+                    total - compute_hypervolume(np.delete(unique_points, i, axis=0), reference)
+                    for i in range(len(unique_points))
+                ]
+            )
+        contributions[members] = exclusive[inverse.reshape(-1)]
+    return contributions
+
+
+SELECTIONS = ("hypervolume", "crowding")
+
+
+def selection_order(losses: np.ndarray | list, selection: str = "crowding") -> np.ndarray:
+    """``order``: point indices best first, by front rank, then within a front by the larger crowding
+    distance (``selection="crowding"``, as NSGA-II) or exclusive hypervolume contribution
+    (``"hypervolume"``, as SMS-EMOA), then by earlier arrival."""
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {SELECTIONS}; got {selection!r}")
     losses = as_losses(losses)
     ranks = non_dominated_ranks(losses)
-    distances = crowding_distances(losses, ranks)
+    if selection == "crowding":
+        spread = crowding_distances(losses, ranks)
+    else:
+        spread = hypervolume_contributions(losses, ranks)
     # np.lexsort sorts by its last key first.
-    return np.lexsort((np.arange(len(losses)), -distances, ranks))
+    return np.lexsort((np.arange(len(losses)), -spread, ranks))
 
 
 def promotion_quota(n_points: int, reduction_factor: float) -> int:
@@ -146,7 +200,9 @@ def promotion_quota(n_points: int, reduction_factor: float) -> int:
     return max(1, math.floor(n_points / reduction_factor))
 
 
-def is_promoted(losses: np.ndarray | list, candidate: int, reduction_factor: float) -> bool:
+def is_promoted(
+    losses: np.ndarray | list, candidate: int, reduction_factor: float, selection: str = "crowding"
+) -> bool:
     """Whether point ``candidate`` is among the top ``promotion_quota`` points of ``losses``.
 
     ``losses`` holds every result recorded at the rung, the candidate's included.
@@ -155,4 +211,4 @@ def is_promoted(losses: np.ndarray | list, candidate: int, reduction_factor: flo
     if not 0 <= candidate < len(losses):
         raise IndexError(f"candidate {candidate} is not a row of {len(losses)} losses")
     quota = promotion_quota(len(losses), reduction_factor)
-    return bool(candidate in selection_order(losses)[:quota])
+    return bool(candidate in selection_order(losses, selection)[:quota])

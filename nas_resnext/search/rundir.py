@@ -63,6 +63,9 @@ class RunOptions:
     max_concurrent: int | None = None
     grace_period: int = 1
     reduction_factor: int = 3
+    selection: str = (
+        "crowding"  # moasha: order within a front by crowding distance or hypervolume contribution
+    )
     space_file: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
     hardware: str = ""  # where the search ran (driver's view), for the report's header

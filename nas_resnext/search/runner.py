@@ -135,6 +135,36 @@ def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
     return list(front.values())
 
 
+def restore_rungs(scheduler: Any, trials: list[FrozenTrial]) -> int:
+    """Give a resumed search's ``moasha`` the rung results of the trials trained before it stopped.
+
+    Each trained trial's per-epoch history (kept in the study) is replayed onto the rungs it reached, so
+    the first trials after a resume are ranked against everything seen before, not against an empty rung.
+    A reused trial is the same training as its source and is replayed once. Returns the trials replayed.
+    """
+    replayed = 0
+    for trial in trials:
+        attrs = trial.user_attrs
+        history = attrs.get("history") or []
+        if (
+            trial.state not in (TrialState.COMPLETE, TrialState.PRUNED)
+            or "reused_from" in attrs
+            or not history
+        ):
+            continue
+        fixed = {k: attrs[k] for k in ("flops", "params", "latency_ms") if k in attrs}
+        results = [
+            {**fixed, **entry, scheduler.time_attr: int(entry["epoch"])}
+            for entry in history
+            if "epoch" in entry
+        ]
+        try:
+            replayed += scheduler.record_history(f"study-trial-{trial.number}", results) > 0
+        except KeyError:  # a trial of an older run lacks an objective the scheduler ranks on
+            continue
+    return replayed
+
+
 def _trial_dirname(trial: Any) -> str:
     return f"trial_{trial.config['trial_number']:05d}_{trial.config['name']}"
 
@@ -185,7 +215,7 @@ def run_study(
     prepare_ray_environment(options.ray_address)
     from ray import tune
 
-    from nas_resnext.search.schedulers import make_scheduler
+    from nas_resnext.search.schedulers import MOASHAScheduler, make_scheduler
     from nas_resnext.search.searcher import StudySearcher
     from nas_resnext.search.trial import train_trial
 
@@ -240,7 +270,10 @@ def run_study(
             max_t=space.training.epochs,
             grace_period=options.grace_period,
             reduction_factor=options.reduction_factor,
+            selection=options.selection,
         )
+        if isinstance(scheduler, MOASHAScheduler):
+            restore_rungs(scheduler, study.get_trials(deepcopy=False))
         storage = options.storage_path or str(run.ray_dir.resolve())
         experiment = f"{run.path.resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
         resources = {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}

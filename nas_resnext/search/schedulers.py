@@ -27,7 +27,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from nas_resnext.errors import ConfigError
-from nas_resnext.search.ranking import is_promoted
+from nas_resnext.search.ranking import SELECTIONS, is_promoted
 
 if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController
@@ -149,6 +149,8 @@ class MOASHAScheduler(FIFOScheduler):
         grace_period: epochs before the first rung.
         reduction_factor: eta; about 1/eta of the trials reaching a rung go on to the next.
         max_t: epochs of a full trial; a trial reaching it is stopped but counts as finished.
+        selection: how trials of one front are ordered: ``"crowding"`` (NSGA-II crowding distance, the
+            default) or ``"hypervolume"`` (exclusive hypervolume contribution, as SMS-EMOA).
 
     Trials stopped at a rung are listed in :attr:`stopped_trials`. Like Ray's ASHA, it runs trials in FIFO
     order and never pauses one.
@@ -164,9 +166,13 @@ class MOASHAScheduler(FIFOScheduler):
         grace_period: int = 1,
         reduction_factor: float = 3,
         max_t: int = 100,
+        selection: str = "crowding",
     ) -> None:
         _validate_schedule(grace_period, reduction_factor, max_t)
+        if selection not in SELECTIONS:
+            raise ConfigError("selection", selection, " | ".join(SELECTIONS))
         super().__init__()
+        self.selection = selection
         self.objectives = parse_objectives(objectives)
         self.time_attr = time_attr
         self.grace_period = grace_period
@@ -211,7 +217,7 @@ class MOASHAScheduler(FIFOScheduler):
         if rung is None:
             return TrialScheduler.CONTINUE
         row = rung.record(trial.trial_id, losses)
-        if is_promoted(rung.losses(), row, self.reduction_factor):
+        if is_promoted(rung.losses(), row, self.reduction_factor, self.selection):
             return TrialScheduler.CONTINUE
         self._stopped.add(trial.trial_id)
         return TrialScheduler.STOP
@@ -245,6 +251,23 @@ class MOASHAScheduler(FIFOScheduler):
                 return None if trial_id in rung.recorded else rung
         return None
 
+    def record_history(self, key: str, results: Sequence[dict[str, Any]]) -> int:
+        """Record, at every rung it reached, a trial finished before this scheduler started (a resumed
+        search); later decisions then rank against it as if the search had never stopped.
+
+        ``results`` are the trial's per-epoch results (``time_attr`` and every objective). Returns the
+        number of rungs it was recorded at.
+        """
+        recorded = 0
+        by_progress = {self._progress(r, key): r for r in results}
+        for rung in self._rungs:
+            at_rung = by_progress.get(rung.level)
+            if at_rung is None or key in rung.recorded:
+                continue
+            rung.record(key, objective_losses(at_rung, self.objectives, key))
+            recorded += 1
+        return recorded
+
     def debug_string(self) -> str:
         rungs = ", ".join(f"{rung.level}: {len(rung.recorded)} recorded" for rung in self._rungs)
         objectives = ", ".join(f"{metric} ({mode})" for metric, mode in self.objectives)
@@ -276,6 +299,7 @@ def make_scheduler(
     reduction_factor: float = 3,
     *,
     time_attr: str = TIME_ATTR,
+    selection: str = "crowding",
 ) -> TrialScheduler:
     """The Ray Tune scheduler called ``name``: ``fifo`` | ``asha`` | ``moasha``.
 
@@ -304,4 +328,5 @@ def make_scheduler(
         grace_period=grace_period,
         reduction_factor=reduction_factor,
         max_t=max_t,
+        selection=selection,
     )
