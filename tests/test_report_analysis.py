@@ -248,17 +248,7 @@ def test_escaping(value: str) -> None:
 
 # ------------------------------------------------------------------------------------- trade-off study
 
-TINY = Architecture(
-    template="cifar",
-    depths=(1, 1, 1),
-    width=4,
-    cardinality=1,
-    bottleneck_width=4,
-    stem_width=4,
-    resolution=8,
-    num_classes=10,
-    in_channels=1,
-)
+TINY = Architecture.from_name("X-11-1x4d-w4-s4-r8-i1")  # cifar, 8 px, 1 channel, 10 classes
 EVIL = "<img src=x onerror=alert(1)>"
 
 

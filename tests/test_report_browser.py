@@ -131,17 +131,7 @@ def make_run(path: Path, name: str, evil: bool = False, seed: int = 0) -> Path:
 
 def make_tradeoff_run(path: Path) -> Path:
     """A real trade-off run directory: a run over C = 1, 2, 4 at matched FLOPs, two seeds each, one failed."""
-    reference = Architecture(
-        template="cifar",
-        depths=(1, 1, 1),
-        width=4,
-        cardinality=1,
-        bottleneck_width=4,
-        stem_width=4,
-        resolution=8,
-        num_classes=10,
-        in_channels=1,
-    )
+    reference = Architecture.from_name("X-11-1x4d-w4-s4-r8-i1")  # cifar, 8 px, 1 channel, 10 classes
     plan = TradeoffPlan.family(
         reference, "cardinality", [1, 2, 4], "bottleneck_width", match="flops", seeds=2
     )

@@ -24,17 +24,7 @@ from nas_resnext.tradeoff import PlanSampler, TradeoffPlan, compare, member_resu
 from nas_resnext.tradeoff.results import MemberResult
 
 NAS = str(Path(sys.executable).parent / "nas-resnext")
-TINY = Architecture(
-    template="cifar",
-    depths=(1, 1, 1),
-    width=4,
-    cardinality=1,
-    bottleneck_width=4,
-    stem_width=4,
-    resolution=8,
-    num_classes=10,
-    in_channels=1,
-)
+TINY = Architecture.from_name("X-11-1x4d-w4-s4-r8-i1")  # cifar, 8 px, 1 channel, 10 classes
 # The same reference as flags (digits fixes one channel and ten classes).
 TINY_FLAGS = [
     "--depths",

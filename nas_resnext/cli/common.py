@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from nas_resnext.architecture import TEMPLATES, Architecture
@@ -282,3 +283,14 @@ def check_execution(args: argparse.Namespace) -> None:
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def write_run_report(run_dir: Path, command: str) -> Path | None:
+    """The HTML report of a finished run; a failure to write it is reported but never fails the run."""
+    from nas_resnext.report import write_report
+
+    try:
+        return write_report([run_dir])
+    except Exception as error:
+        print(f"nas-resnext {command}: the report could not be written: {error}", file=sys.stderr)
+        return None

@@ -16,6 +16,7 @@ from nas_resnext.cli.common import (
     format_table,
     human_count,
     print_json,
+    write_run_report,
 )
 from nas_resnext.errors import ConfigError
 from nas_resnext.space import SAMPLERS, SCHEDULERS, DesignSpace
@@ -197,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir.save_options(options)
 
     outcome = run_search(run_dir, space, options, stream=None if (args.quiet or args.json) else sys.stderr)
-    report = _write_report(run_dir.path)
+    report = write_run_report(run_dir.path, "search")
     rows = [_pareto_row(t) for t in sorted(outcome.pareto, key=lambda t: t.user_attrs.get("flops", 0))]
     if args.json:
         print_json(
@@ -242,17 +243,6 @@ def run(args: argparse.Namespace) -> int:
         )
         return 130
     return 0
-
-
-def _write_report(run_dir: Path) -> Path | None:
-    """The run's HTML report; a failure to write it is reported but never fails a finished search."""
-    from nas_resnext.report import write_report
-
-    try:
-        return write_report([run_dir])
-    except Exception as error:
-        print(f"nas-resnext search: the report could not be written: {error}", file=sys.stderr)
-        return None
 
 
 def _pareto_row(trial: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from nas_resnext.cli.common import (
     template_resolution,
     training_flags_given,
     training_settings,
+    write_run_report,
 )
 from nas_resnext.complexity import FLOP_CONVENTION, count_analytic
 from nas_resnext.data.registry import DATASETS
@@ -424,7 +425,7 @@ def _execute(args: argparse.Namespace, run_dir: Any, plan: Any, space: Any, opti
     stream = None if (args.quiet or args.json) else sys.stderr
     outcome = run_tradeoff(run_dir, plan, space, options, stream=stream)
     run_dir.save_options(options)
-    report = _write_report(run_dir.path)
+    report = write_run_report(run_dir.path, "tradeoff")
     search = outcome.search
     rows = [r.to_row() for r in outcome.results]
     if args.json:
@@ -495,14 +496,3 @@ def print_results(plan: Any, results: list[Any], reading: str, space: Any) -> No
             print(f"  {r.label} ({r.name}) {failure}")
     print(f"(val error: mean ± std over seeds; GFLOPs: {FLOP_CONVENTION}; latency: batch 1)")
     print(reading[0].upper() + reading[1:])
-
-
-def _write_report(run_dir: Path) -> Path | None:
-    """The study's HTML report; a failure to write it is reported but never fails a finished study."""
-    from nas_resnext.report import write_report
-
-    try:
-        return write_report([run_dir])
-    except Exception as error:
-        print(f"nas-resnext tradeoff: the report could not be written: {error}", file=sys.stderr)
-        return None
