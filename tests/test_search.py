@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -26,7 +23,6 @@ from nas_resnext.search.runner import run_search
 from nas_resnext.space import DesignSpace
 
 NAS = str(Path(sys.executable).parent / "nas-resnext")
-RAY = str(Path(sys.executable).parent / "ray")
 REQUIRED_COLUMNS = {
     "number",
     "state",
@@ -79,61 +75,6 @@ def tiny_space(tmp_path: Path, name: str = "tiny", **overrides: object) -> Path:
 
 def load_study(run_dir: Path) -> optuna.Study:
     return optuna.load_study(study_name=None, storage=f"sqlite:///{run_dir / 'study.db'}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    """A real Ray head node on 127.0.0.1 with token authentication, in a temporary directory."""
-    temp_dir = tmp_path_factory.mktemp("ray")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN": secrets.token_hex(32),
-        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    }
-    head = subprocess.Popen(
-        [
-            RAY,
-            "start",
-            "--head",
-            "--block",
-            f"--port={port}",
-            f"--temp-dir={temp_dir}",
-            "--num-cpus=2",
-            "--include-dashboard=false",
-            "--disable-usage-stats",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    address = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        probe = subprocess.run(
-            [RAY, "status", f"--address={address}"], env=env, capture_output=True, check=False
-        )
-        if probe.returncode == 0:
-            break
-        time.sleep(1)
-    else:
-        head.kill()
-        pytest.fail("the Ray head node did not come up")
-    yield address, env
-    os.killpg(head.pid, signal.SIGTERM)
-    try:
-        head.wait(timeout=10)
-    except subprocess.TimeoutExpired:  # a graceful Ray shutdown can take long; the test is over
-        os.killpg(head.pid, signal.SIGKILL)
-        head.wait(timeout=30)
 
 
 def test_search_on_a_ray_head_node(tmp_path: Path, ray_head: tuple[str, dict[str, str]]) -> None:

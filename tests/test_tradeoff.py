@@ -321,9 +321,10 @@ def test_study_trains_every_member_for_every_seed_survives_a_kill_and_grows(tmp_
     assert any(line.startswith("At ") and "points of validation error" in line for line in lines)
 
 
-def test_spending_plan_from_a_space_file_trains_the_reference_and_each_axis(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_spending_plan_from_a_space_file_on_a_ray_head_node(
+    tmp_path: Path, ray_head: tuple[str, dict[str, str]]
 ) -> None:
+    address, env = ray_head
     space = {
         "name": "tiny",
         "template": "cifar",
@@ -338,22 +339,11 @@ def test_spending_plan_from_a_space_file_trains_the_reference_and_each_axis(
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(space))
     run_dir = tmp_path / "spend"
-    argv = [
-        "tradeoff",
-        str(path),
-        "--target",
-        "2x",
-        "--match",
-        "flops",
-        "--seeds",
-        "1",
-        "--run-dir",
-        str(run_dir),
-    ]
-    code = main([*argv, "--json"])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    outcome = json.loads(out)
+    argv = [NAS, "tradeoff", str(path), "--target", "2x", "--match", "flops", "--seeds", "1"]
+    argv += ["--run-dir", str(run_dir), "--ray-address", address, "--json"]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
     rows = outcome["rows"]
     assert [r["label"] for r in rows] == ["reference", "depth", "width", "cardinality", "bottleneck_width"]
     # The reference is the middle of each axis of the space: width 4, C 1 (of 1,2), d 2 (of 1,2,4).
@@ -361,6 +351,7 @@ def test_spending_plan_from_a_space_file_trains_the_reference_and_each_axis(
     assert rows[0]["name"] == reference.name and all(r["seeds"] == 1 and r["epochs"] == 1 for r in rows)
     assert outcome["target"] == 2 * count_analytic(reference).flops
     assert outcome["reading"].startswith(f"at 2x the flops of {reference.name}")
+    assert json.loads((run_dir / "run.json").read_text())["ray_address"] == address
     # Training settings (seed included) come from the space file.
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{run_dir / 'study.db'}")
     assert {t.user_attrs["seed"] for t in study.trials if t.state == TrialState.COMPLETE} == {3}
