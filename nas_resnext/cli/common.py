@@ -281,6 +281,13 @@ def check_execution(args: argparse.Namespace) -> None:
         raise ConfigError("--max-concurrent", args.max_concurrent, "an integer >= 1")
 
 
+def apply_execution(args: argparse.Namespace, options: Any) -> None:
+    """Copy the execution flags given on the command line onto a run's options."""
+    for name in EXECUTION_FIELDS:
+        if getattr(args, name) is not None:
+            setattr(options, name, getattr(args, name))
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from nas_resnext.cli.common import (
-    EXECUTION_FIELDS,
     HelpFormatter,
     add_execution_arguments,
+    apply_execution,
     check_execution,
     format_table,
     human_count,
@@ -181,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
             created=time.strftime("%Y-%m-%dT%H:%M:%S"),
         )
         run_dir = None
-    for name in (*EXECUTION_FIELDS, "grace_period", "reduction_factor", "selection"):
+    apply_execution(args, options)
+    for name in ("grace_period", "reduction_factor", "selection"):
         if getattr(args, name) is not None:
             setattr(options, name, getattr(args, name))
     if options.grace_period >= space.training.epochs and options.scheduler != "fifo":

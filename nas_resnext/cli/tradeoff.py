@@ -15,6 +15,7 @@ from nas_resnext.cli.common import (
     add_architecture_arguments,
     add_execution_arguments,
     add_training_arguments,
+    apply_execution,
     architecture_from_args,
     check_execution,
     dataset_architecture,
@@ -161,25 +162,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 # -- planning --------------------------------------------------------------------------------------------
-
-
-def resume_from_search(args: argparse.Namespace) -> int:
-    """``nas-resnext search --resume RUN_DIR`` on a trade-off study: continue it as ``tradeoff --resume``."""
-    if args.trials is not None:
-        raise ConfigError(
-            "--trials",
-            args.trials,
-            "nothing for a trade-off study (its trials follow its plan; add seeds with "
-            f"nas-resnext tradeoff --resume {args.resume} --seeds N)",
-        )
-    parser = argparse.ArgumentParser(prog="nas-resnext")
-    register(parser.add_subparsers())
-    argv = ["tradeoff", "--resume", str(args.resume)]
-    for field in EXECUTION_FIELDS:
-        if getattr(args, field) is not None:
-            argv += [_flag(field), str(getattr(args, field))]
-    argv += [flag for flag, on in (("--json", args.json), ("--quiet", args.quiet)) if on]
-    return run(parser.parse_args(argv))
 
 
 def _print_plan(args: argparse.Namespace) -> int:
@@ -353,9 +335,7 @@ def _train(args: argparse.Namespace) -> int:
         space_file=str(args.space) if args.space else None,
         created=time.strftime("%Y-%m-%dT%H:%M:%S"),
     )
-    for field in EXECUTION_FIELDS:
-        if getattr(args, field) is not None:
-            setattr(options, field, getattr(args, field))
+    apply_execution(args, options)
     options.versions = package_versions()
     options.hardware = hardware_description()
     run_dir = create_tradeoff_run(path, plan, space, options)
@@ -396,13 +376,30 @@ def _resume(args: argparse.Namespace) -> int:
         plan = plan.with_seeds(args.seeds)
     space = run_dir.load_space()
     options = run_dir.load_options()
-    for field in EXECUTION_FIELDS:
-        if getattr(args, field) is not None:
-            setattr(options, field, getattr(args, field))
+    apply_execution(args, options)
     options.versions = package_versions()
     options.hardware = hardware_description()
     plan.save(path)
     return _execute(args, run_dir, plan, space, options)
+
+
+def resume_from_search(args: argparse.Namespace) -> int:
+    """``nas-resnext search --resume RUN_DIR`` on a trade-off study: continue it as ``tradeoff --resume``."""
+    if args.trials is not None:
+        raise ConfigError(
+            "--trials",
+            args.trials,
+            "nothing for a trade-off study (its trials follow its plan; add seeds with "
+            f"nas-resnext tradeoff --resume {args.resume} --seeds N)",
+        )
+    parser = argparse.ArgumentParser(prog="nas-resnext")
+    register(parser.add_subparsers())
+    argv = ["tradeoff", "--resume", str(args.resume)]
+    for field in EXECUTION_FIELDS:
+        if getattr(args, field) is not None:
+            argv += [_flag(field), str(getattr(args, field))]
+    argv += [flag for flag, on in (("--json", args.json), ("--quiet", args.quiet)) if on]
+    return run(parser.parse_args(argv))
 
 
 _FLAG_OF_AXES = (
