@@ -76,15 +76,26 @@ def part_a(space: DesignSpace, root: Path, seeds: list[int], trials: int) -> Non
 
 
 def part_b(
-    space: DesignSpace, root: Path, seeds: list[int], trials: int, epochs: int, selections: list[str]
+    space: DesignSpace,
+    root: Path,
+    seeds: list[int],
+    trials: int,
+    epochs: int,
+    selections: list[str],
+    sampler: str = "tpe",
 ) -> None:
-    print(f"\n(b) moasha vs fifo, {trials} trials of up to {epochs} epochs (grace 1, eta 3)\n")
+    print(
+        f"\n(b) moasha vs fifo, {trials} trials of up to {epochs} epochs (grace 1, eta 3), "
+        f"sampler {sampler}\n"
+    )
     print("| seed | scheduler | HV | HV / fifo | epochs | epochs / fifo | distinct trained |")
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     long_space = with_epochs(space, epochs)
     ratios: dict[str, list[tuple[float, float]]] = {s: [] for s in selections}
     for seed in seeds:
-        fifo, _ = search(long_space, root, f"fifo-{seed}", scheduler="fifo", seed=seed, trials=trials)
+        fifo, _ = search(
+            long_space, root, f"fifo-{seed}", scheduler="fifo", sampler=sampler, seed=seed, trials=trials
+        )
         hv_f, ep_f = front_hypervolume(fifo, long_space), epochs_trained(fifo)
         print(f"| {seed} | fifo | {hv_f:.4f} | 1 | {ep_f} | 1 | {distinct_trained(fifo)} |", flush=True)
         for selection in selections:
@@ -93,6 +104,7 @@ def part_b(
                 root,
                 f"moasha-{selection}-{seed}",
                 scheduler="moasha",
+                sampler=sampler,
                 selection=selection,
                 seed=seed,
                 trials=trials,
@@ -164,6 +176,7 @@ def main() -> int:
     parser.add_argument("--overhead-trials", type=int, default=10, help="trials in part (c)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds for parts (a) and (b)")
     parser.add_argument("--parts", default="a,b,c")
+    parser.add_argument("--sampler", default="tpe", help="the sampler of part (b)")
     parser.add_argument(
         "--selections", default="crowding,hypervolume", help="moasha's orderings within a front, part (b)"
     )
@@ -176,7 +189,9 @@ def main() -> int:
         if "a" in parts:
             part_a(space, root, seeds, args.trials)
         if "b" in parts:
-            part_b(space, root, seeds, args.trials, args.moasha_epochs, args.selections.split(","))
+            part_b(
+                space, root, seeds, args.trials, args.moasha_epochs, args.selections.split(","), args.sampler
+            )
         if "c" in parts:
             part_c(space, root, args.overhead_trials)
     return 0
