@@ -39,8 +39,8 @@ class _ArgumentParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog="nas-resnext",
-        description="Design-space exploration for ResNeXt: count complexity, plan iso-complexity "
-        "families, validate design spaces.",
+        description="Design-space exploration for ResNeXt: count complexity, plan and train iso-complexity "
+        "families, validate design spaces, train candidates, search under budgets, write reports.",
         epilog="Run 'nas-resnext COMMAND --help' for a command's flags and examples.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
