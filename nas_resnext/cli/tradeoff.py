@@ -420,8 +420,7 @@ def _execute(args: argparse.Namespace, run_dir: Any, plan: Any, space: Any, opti
     from nas_resnext.tradeoff.runner import run_tradeoff
 
     stream = None if (args.quiet or args.json) else sys.stderr
-    outcome = run_tradeoff(run_dir, plan, space, options, stream=stream)
-    run_dir.save_options(options)
+    outcome = run_tradeoff(run_dir, plan, space, options, stream=stream)  # saves the options it ran with
     report = write_run_report(run_dir.path, "tradeoff")
     search = outcome.search
     rows = [r.to_row() for r in outcome.results]

@@ -122,7 +122,9 @@ class RunDirectory:
 
     @property
     def plan_file(self) -> Path:
-        return self.path / "tradeoff.json"
+        from nas_resnext.tradeoff.plan import PLAN_FILE
+
+        return self.path / PLAN_FILE
 
     @property
     def is_tradeoff(self) -> bool:
