@@ -29,7 +29,7 @@ from pathlib import Path
 from optuna.trial import TrialState
 
 from nas_resnext.pareto import hypervolume, losses
-from nas_resnext.search.rundir import RunDirectory, RunOptions
+from nas_resnext.rundir import RunDirectory, RunOptions
 from nas_resnext.search.runner import SearchOutcome, run_search
 from nas_resnext.space import DesignSpace
 

@@ -188,6 +188,16 @@ class Architecture:
         data["depths"] = list(self.depths)
         return data
 
+    def axis_values(self) -> dict[str, Any]:
+        """The four axes and the group width C*d: the columns every table of architectures shows."""
+        return {
+            "depths": list(self.depths),
+            "width": self.width,
+            "cardinality": self.cardinality,
+            "bottleneck_width": self.bottleneck_width,
+            "group_width": self.group_width,
+        }
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Architecture:
         if not isinstance(data, Mapping):

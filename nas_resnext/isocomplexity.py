@@ -22,14 +22,6 @@ _TARGET_RE = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>x?)\s*$"
 
 
 @dataclass(frozen=True)
-class Target:
-    """A complexity to match: ``multiple`` times the reference's, or an absolute count."""
-
-    match: str
-    value: int
-
-
-@dataclass(frozen=True)
 class FamilyMember:
     arch: Architecture
     axis: str  # the axis this member varies (or, in a spending plan, the axis it spends on)
@@ -44,14 +36,11 @@ class FamilyMember:
         return (_measure(self.complexity, self.match) - self.target) / self.target
 
     def to_row(self) -> dict[str, Any]:
+        """The ``tradeoff --plan --json`` row."""
         return {
             "name": self.arch.name,
             "axis": self.axis,
-            "cardinality": self.arch.cardinality,
-            "bottleneck_width": self.arch.bottleneck_width,
-            "group_width": self.arch.group_width,
-            "width": self.arch.width,
-            "depths": list(self.arch.depths),
+            **self.arch.axis_values(),
             "params": self.complexity.params,
             "flops": self.complexity.flops,
             "rel_diff": self.rel_diff,

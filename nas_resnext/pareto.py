@@ -1,14 +1,35 @@
-"""Pareto fronts and hypervolume of (accuracy, cost...) results, normalised once at the edge.
+"""Objectives normalised once at the edge, and the Pareto fronts and hypervolume of the results.
 
-Every objective is turned into a loss (lower is better): ``1 - accuracy`` and each cost divided by a
-scale (e.g. the budget), so that the hypervolume against the reference point (1, 1, ...) lies in [0, 1].
+Every objective is turned into a loss (lower is better) here and nowhere else: a maximised objective is
+negated, a missing or NaN value becomes +inf (so it can never look good). ``losses`` goes one step further
+for hypervolume: ``1 - accuracy`` and each cost divided by a scale (e.g. the budget), so that the volume
+against the reference point (1, 1, ...) lies in [0, 1].
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+
+from nas_resnext.compat import compute_hypervolume, is_pareto_front
+
+# Whether each objective the search knows is maximised or minimised.
+OBJECTIVE_MODES = {"val_accuracy": "max", "flops": "min", "params": "min", "latency_ms": "min"}
+
+
+def study_direction(objective: str) -> str:
+    """Optuna's direction for an objective: ``maximize`` or ``minimize``."""
+    return "maximize" if OBJECTIVE_MODES.get(objective, "min") == "max" else "minimize"
+
+
+def loss_of(value: Any, mode: str) -> float:
+    """One objective value as a loss: negated when maximised; None or NaN as +inf."""
+    if value is None or math.isnan(float(value)):
+        return math.inf
+    return -float(value) if mode == "max" else float(value)
 
 
 def losses(
@@ -27,12 +48,10 @@ def pareto_mask(loss_rows: np.ndarray) -> np.ndarray:
     Optuna's non-dominated sort (the one its samplers use) is O(n log n) for two objectives, where
     comparing every pair of 10,000 trials takes seconds.
     """
-    from optuna.study._multi_objective import _is_pareto_front
-
     rows = np.asarray(loss_rows, dtype=float)
     if len(rows) == 0:
         return np.zeros(0, dtype=bool)
-    return _is_pareto_front(rows, assume_unique_lexsorted=False)
+    return is_pareto_front(rows)
 
 
 def hypervolume(loss_rows: np.ndarray, reference: Sequence[float] | None = None) -> float:
@@ -46,6 +65,4 @@ def hypervolume(loss_rows: np.ndarray, reference: Sequence[float] | None = None)
         return 0.0
     front = inside[pareto_mask(inside)]
     # Optuna's WFG implementation is exact in any dimension; it is the one its own samplers use.
-    from optuna._hypervolume import compute_hypervolume
-
-    return float(compute_hypervolume(np.unique(front, axis=0), ref))
+    return compute_hypervolume(np.unique(front, axis=0), ref)

@@ -10,8 +10,8 @@ import optuna
 import pytest
 
 from nas_resnext import ConfigError, count_analytic
-from nas_resnext.search.sampling import FeasibleSampler, make_sampler
-from nas_resnext.space import DesignSpace
+from nas_resnext.search.sampling import FeasibleSampler, _optuna_samplers, make_sampler
+from nas_resnext.space import SAMPLERS, DesignSpace
 
 SPACES = sorted(Path(__file__).resolve().parents[1].joinpath("search_spaces").glob("*.yaml"))
 
@@ -134,3 +134,7 @@ def test_seeded_sampling_repeats() -> None:
 def test_unknown_sampler_is_rejected() -> None:
     with pytest.raises(ConfigError, match="sampler: got 'cmaes'"):
         make_sampler("cmaes", FeasibleSampler(_space({})), 0)
+
+
+def test_every_sampler_a_space_may_name_is_built() -> None:
+    assert set(_optuna_samplers()) == set(SAMPLERS)

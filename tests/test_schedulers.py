@@ -19,6 +19,7 @@ from nas_resnext.search.schedulers import (
     rung_levels,
     was_stopped_early,
 )
+from nas_resnext.space import SCHEDULERS
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 
@@ -216,12 +217,10 @@ def test_history_of_a_resumed_search_sets_the_bar(driver: Driver) -> None:
     assert list(driver.scheduler.recorded(3)) == ["before"]
 
 
-def test_restore_rungs_replays_trained_trials_of_the_study() -> None:
+def test_replay_study_restores_the_rungs_of_trained_trials() -> None:
     import optuna
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
-
-    from nas_resnext.search.runner import restore_rungs
 
     def trial(state: TrialState, epochs: int, **attrs: object) -> optuna.trial.FrozenTrial:
         history = [{"epoch": e, "val_accuracy": 0.5 + e / 100} for e in range(1, epochs + 1)]
@@ -239,13 +238,13 @@ def test_restore_rungs_replays_trained_trials_of_the_study() -> None:
     study.add_trial(trial(TrialState.COMPLETE, 9, reused_from=0))  # the same training as trial 0
     study.add_trial(trial(TrialState.FAIL, 2))
     scheduler = MOASHAScheduler(["val_accuracy", "flops"], grace_period=1, reduction_factor=3, max_t=9)
-    assert restore_rungs(scheduler, study.trials) == 2
+    assert scheduler.replay_study(study.trials) == 2
     assert list(scheduler.recorded(1)) == ["study-trial-0", "study-trial-1"]
     assert list(scheduler.recorded(3)) == ["study-trial-0"]
     assert scheduler.recorded(1)["study-trial-0"].tolist() == [-0.51, 100.0]
     # A run whose trials lack an objective the scheduler ranks on is skipped, not fatal.
     latency = MOASHAScheduler(["val_accuracy", "latency_ms"], max_t=9)
-    assert restore_rungs(latency, study.trials) == 0
+    assert latency.replay_study(study.trials) == 0
 
 
 @pytest.mark.parametrize(
@@ -341,6 +340,7 @@ def run_search(scheduler: TrialScheduler, storage: Path) -> dict[int, tuple[str,
 
 
 @pytest.mark.parametrize("name", ["moasha", "asha", "fifo"])
+@pytest.mark.ray
 def test_schedulers_under_ray(local_ray: None, tmp_path: Path, name: str) -> None:
     scheduler = make_scheduler(
         name, ["val_accuracy", "flops"], max_t=MAX_T, grace_period=3, reduction_factor=3
@@ -363,3 +363,9 @@ def test_schedulers_under_ray(local_ray: None, tmp_path: Path, name: str) -> Non
         # ASHA sees accuracy alone: the most accurate trial runs on, the weakest are stopped.
         assert 0 not in early
         assert {1, 2, 3, 4, 5} <= early
+
+
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_every_scheduler_a_space_may_name_is_built(name: str) -> None:
+    scheduler = make_scheduler(name, ["val_accuracy", "flops"], max_t=9)
+    assert isinstance(scheduler, TrialScheduler)

@@ -7,22 +7,23 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pandas as pd
 import pytest
-import yaml
+from conftest import NAS
 from optuna.trial import TrialState
 
 from nas_resnext import count_analytic
-from nas_resnext.search.rundir import RunDirectory, RunOptions
+from nas_resnext.cli import main
+from nas_resnext.pareto import losses, pareto_mask
+from nas_resnext.rundir import RunDirectory, RunOptions
 from nas_resnext.search.runner import run_search
 from nas_resnext.space import DesignSpace
 
-NAS = str(Path(sys.executable).parent / "nas-resnext")
 REQUIRED_COLUMNS = {
     "number",
     "state",
@@ -41,50 +42,24 @@ REQUIRED_COLUMNS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Searches write their report under ./reports: keep that inside the test's directory."""
-    monkeypatch.chdir(tmp_path)
-
-
-def tiny_space(tmp_path: Path, name: str = "tiny", **overrides: object) -> Path:
-    """A digits space of 8 small architectures (8 px, a few thousand parameters)."""
-    data: dict = {
-        "name": name,
-        "template": "cifar",
-        "resolution": 8,
-        "num_classes": 10,
-        "in_channels": 1,
-        "stem_width": 4,
-        "dataset": "digits",
-        "axes": {"depth": [1], "width": [2, 4], "cardinality": [1, 2], "bottleneck_width": [1, 2]},
-        "budget": {"max_gflops": 0.01},
-        "training": {"epochs": 2, "batch_size": 128, "lr": 0.2, "val_fraction": 0.2},
-        "search": {"trials": 3, "sampler": "random", "seed": 0},
-    }
-    for key, value in overrides.items():
-        node = data
-        *parents, last = key.split("__")
-        for parent in parents:
-            node = node[parent]
-        node[last] = value
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 def load_study(run_dir: Path) -> optuna.Study:
     return optuna.load_study(study_name=None, storage=f"sqlite:///{run_dir / 'study.db'}")
 
 
-def test_search_on_a_ray_head_node(tmp_path: Path, ray_head: tuple[str, dict[str, str]]) -> None:
+@pytest.mark.ray
+def test_search_on_a_ray_head_node(
+    tmp_path: Path, ray_head: tuple[str, dict[str, str]], tiny_space: Callable[..., Path]
+) -> None:
     address, env = ray_head
     run_dir = tmp_path / "run"
     result = subprocess.run(
         [
             NAS,
             "search",
-            str(tiny_space(tmp_path)),
+            str(tiny_space()),
             "--trials",
             "4",
             "--run-dir",
@@ -132,21 +107,37 @@ def _run(tmp_path: Path, space_path: Path, **options: object) -> tuple[RunDirect
     return run, run_search(run, space, run_options, stream=None)
 
 
-def test_moasha_prunes_and_pruned_trials_never_reach_the_front(tmp_path: Path) -> None:
-    space = tiny_space(tmp_path, training__epochs=4)
+@pytest.mark.ray
+def test_moasha_prunes_and_pruned_trials_never_reach_the_front(
+    tmp_path: Path, tiny_space: Callable[..., Path]
+) -> None:
+    space = tiny_space(training__epochs=4)
     run, outcome = _run(tmp_path, space, trials=8, scheduler="moasha", grace_period=1, reduction_factor=3)
     states = [t.state for t in outcome.trials]
     assert states.count(TrialState.PRUNED) >= 1, states
     pruned = [t for t in outcome.trials if t.state == TrialState.PRUNED]
     assert all(1 <= len(t.user_attrs["history"]) < 4 for t in pruned)  # per-epoch values kept
-    assert all(t.state == TrialState.COMPLETE for t in outcome.pareto)
+    # The front is the non-dominated set of the fully trained trials, one per architecture: a pruned
+    # trial's last-epoch accuracy never places it there.
+    complete = [
+        t for t in outcome.trials if t.state == TrialState.COMPLETE and "reused_from" not in t.user_attrs
+    ]
+    mask = pareto_mask(losses([t.values[0] for t in complete], [[t.values[1] for t in complete]], [1.0]))
+    expected = {t.user_attrs["name"] for t, on_front in zip(complete, mask, strict=True) if on_front}
+    assert {t.user_attrs["name"] for t in outcome.pareto} == expected
+    assert len(outcome.pareto) == len(expected)
+    assert all(t.user_attrs["epochs"] == 4 for t in outcome.pareto)
+    assert not {t.number for t in outcome.pareto} & {t.number for t in pruned}
     table = pd.read_csv(run.trials_file)
     assert (table.loc[table.state == "PRUNED", "epochs"] < 4).all()
 
 
-def test_failing_candidates_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
+@pytest.mark.ray
+def test_failing_candidates_are_recorded_and_the_search_goes_on(
+    tmp_path: Path, tiny_space: Callable[..., Path]
+) -> None:
     # A learning rate this large makes every candidate's loss overflow: each trial diverges.
-    space = tiny_space(tmp_path, training__lr=1.0e12)
+    space = tiny_space(training__lr=1.0e12)
     _, outcome = _run(tmp_path, space, trials=3)
     assert [t.state for t in outcome.trials] == [TrialState.FAIL] * 3
     assert all("diverged" in t.user_attrs["outcome"] for t in outcome.trials)
@@ -154,9 +145,49 @@ def test_failing_candidates_are_recorded_and_the_search_goes_on(tmp_path: Path) 
     assert not outcome.interrupted
 
 
-def test_an_architecture_is_trained_once_per_run(tmp_path: Path) -> None:
+@pytest.mark.ray
+def test_a_search_restores_the_process_state_it_changes_and_its_arguments(
+    tmp_path: Path, tiny_space: Callable[..., Path]
+) -> None:
+    import dataclasses
+    import logging
+
+    from nas_resnext.compat import RAY_AUTH_NOTICE_LOGGER
+
+    names = ("RAY_USAGE_STATS_ENABLED", "RAY_AIR_NEW_OUTPUT", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+    loggers = ("ray.tune", RAY_AUTH_NOTICE_LOGGER)
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "1"  # a caller's own setting the search must hand back
+    saved = os.environ.pop("RAY_USAGE_STATS_ENABLED", None)
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    logging.getLogger("ray.tune").setLevel(logging.DEBUG)
+    environment = {name: os.environ.get(name) for name in names}
+    levels = {name: logging.getLogger(name).level for name in loggers}
+    try:
+        space_path = tiny_space(training__epochs=1)
+        space = DesignSpace.from_file(space_path)
+        options = RunOptions(trials=2, sampler="random", scheduler="fifo", seed=0, max_concurrent=2)
+        given = dataclasses.asdict(options)
+        run = RunDirectory.create(tmp_path / "run", space, options)
+        outcome = run_search(run, space, options, stream=None)
+        assert sum(outcome.counts().values()) == 2
+        assert {name: os.environ.get(name) for name in names} == environment
+        assert {name: logging.getLogger(name).level for name in loggers} == levels
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+        assert dataclasses.asdict(options) == given  # the wall time went to the saved copy
+        assert outcome.options.wall_seconds > 0
+        assert run.load_options().wall_seconds == outcome.options.wall_seconds
+    finally:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        logging.getLogger("ray.tune").setLevel(logging.NOTSET)
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+        if saved is not None:
+            os.environ["RAY_USAGE_STATS_ENABLED"] = saved
+
+
+@pytest.mark.ray
+def test_an_architecture_is_trained_once_per_run(tmp_path: Path, tiny_space: Callable[..., Path]) -> None:
     # 8 architectures, 11 trials: the grid sampler comes back to some; they are copied, not retrained.
-    space = tiny_space(tmp_path, training__epochs=1)
+    space = tiny_space(training__epochs=1)
     run, outcome = _run(tmp_path, space, trials=11, sampler="grid")
     reused = [t for t in outcome.trials if "reused_from" in t.user_attrs]
     assert len(outcome.trials) == 11 and len(reused) == 3
@@ -167,8 +198,9 @@ def test_an_architecture_is_trained_once_per_run(tmp_path: Path) -> None:
     assert len(trained) == 8
 
 
-def test_every_trained_architecture_is_in_budget(tmp_path: Path) -> None:
-    space_path = tiny_space(tmp_path, budget={"max_gflops": 0.0001}, training__epochs=1)
+@pytest.mark.ray
+def test_every_trained_architecture_is_in_budget(tmp_path: Path, tiny_space: Callable[..., Path]) -> None:
+    space_path = tiny_space(budget={"max_gflops": 0.0001}, training__epochs=1)
     space = DesignSpace.from_file(space_path)
     _, outcome = _run(tmp_path, space_path, trials=4, sampler="tpe")
     for trial in outcome.trials:
@@ -227,9 +259,12 @@ def _resume(run_dir: Path) -> dict:
     return json.loads(result.stdout)
 
 
-def test_killed_search_resumes_without_losing_or_retraining(tmp_path: Path) -> None:
+@pytest.mark.ray
+def test_killed_search_resumes_without_losing_or_retraining(
+    tmp_path: Path, tiny_space: Callable[..., Path]
+) -> None:
     run_dir = tmp_path / "run"
-    search = _start_search_until(run_dir, tiny_space(tmp_path, training__epochs=3), trials=6, finished=2)
+    search = _start_search_until(run_dir, tiny_space(training__epochs=3), trials=6, finished=2)
     os.killpg(search.pid, signal.SIGKILL)  # the search, its local Ray and the trials in flight
     search.wait(timeout=60)
     before = {t.number: t for t in load_study(run_dir).trials}
@@ -255,20 +290,15 @@ def test_killed_search_resumes_without_losing_or_retraining(tmp_path: Path) -> N
     assert not retrained & set(finished_before)
 
 
-def test_infeasible_budget_exits_2_naming_the_smallest_and_writes_nothing(tmp_path: Path) -> None:
+def test_infeasible_budget_exits_2_naming_the_smallest_and_writes_nothing(
+    tmp_path: Path, tiny_space: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     run_dir = tmp_path / "run"
-    result = subprocess.run(
-        [NAS, "search", str(tiny_space(tmp_path)), "--max-gflops", "0.0000001", "--run-dir", str(run_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert result.stderr.startswith(
-        "nas-resnext search: error: budget: no architecture of the space is within"
-    )
-    assert "the smallest is X-11-1x1d-w2-s4-r8-i1" in result.stderr and len(result.stderr.splitlines()) == 1
+    code = main(["search", str(tiny_space()), "--max-gflops", "0.0000001", "--run-dir", str(run_dir)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("nas-resnext search: error: budget: no architecture of the space is within")
+    assert "the smallest is X-11-1x1d-w2-s4-r8-i1" in err and len(err.splitlines()) == 1
     assert not run_dir.exists()
 
 
@@ -285,45 +315,44 @@ def test_infeasible_budget_exits_2_naming_the_smallest_and_writes_nothing(tmp_pa
         (["--gpus-per-trial", "-1"], "--gpus-per-trial: got -1.0; allowed: a number >= 0"),
     ],
 )
-def test_bad_search_input_exits_2_and_writes_nothing(tmp_path: Path, extra: list[str], message: str) -> None:
+def test_bad_search_input_exits_2_and_writes_nothing(
+    tmp_path: Path,
+    tiny_space: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
     run_dir = tmp_path / "run"
-    result = subprocess.run(
-        [NAS, "search", str(tiny_space(tmp_path)), "--run-dir", str(run_dir), *extra],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
-    assert not run_dir.exists()
+    code = main(["search", str(tiny_space()), "--run-dir", str(run_dir), *extra])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not run_dir.exists() and not Path("runs").exists()
 
 
-def test_resume_needs_a_run_directory(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [NAS, "search", "--resume", str(tmp_path)], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 2
-    assert "--resume: got" in result.stderr and "a run directory made by nas-resnext search" in result.stderr
+def test_resume_needs_a_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "--resume", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--resume: got" in err and "a run directory made by nas-resnext search" in err
 
 
-def test_existing_run_directory_is_not_overwritten(tmp_path: Path) -> None:
+def test_existing_run_directory_is_not_overwritten(
+    tmp_path: Path, tiny_space: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "keep.txt").write_text("mine")
-    result = subprocess.run(
-        [NAS, "search", str(tiny_space(tmp_path)), "--run-dir", str(run_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 2 and "use --resume RUN_DIR" in result.stderr
+    assert main(["search", str(tiny_space()), "--run-dir", str(run_dir)]) == 2
+    assert "use --resume RUN_DIR" in capsys.readouterr().err
     assert [p.name for p in run_dir.iterdir()] == ["keep.txt"]
 
 
-def test_ctrl_c_stops_cleanly_and_leaves_a_resumable_run(tmp_path: Path) -> None:
+@pytest.mark.ray
+def test_ctrl_c_stops_cleanly_and_leaves_a_resumable_run(
+    tmp_path: Path, tiny_space: Callable[..., Path]
+) -> None:
     run_dir = tmp_path / "run"
-    search = _start_search_until(run_dir, tiny_space(tmp_path, training__epochs=3), trials=4, finished=1)
+    search = _start_search_until(run_dir, tiny_space(training__epochs=3), trials=4, finished=1)
     os.killpg(search.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends to the foreground group
     _, err = search.communicate(timeout=120)
     assert search.returncode == 130, err

@@ -7,46 +7,27 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pandas as pd
 import pytest
-import yaml
+from conftest import NAS, TINY_FLAGS, TINY_NAME
 from optuna.trial import TrialState
 
 from nas_resnext import Architecture, TrainSettings, count_analytic
 from nas_resnext.cli import main
-from nas_resnext.search.rundir import TRIAL_COLUMNS
+from nas_resnext.rundir import TRIAL_COLUMNS, RunDirectory
 from nas_resnext.tradeoff import PlanSampler, TradeoffPlan, compare, member_results, reading
 from nas_resnext.tradeoff.results import MemberResult
 
-NAS = str(Path(sys.executable).parent / "nas-resnext")
-TINY = Architecture.from_name("X-11-1x4d-w4-s4-r8-i1")  # cifar, 8 px, 1 channel, 10 classes
-# The same reference as flags (digits fixes one channel and ten classes).
-TINY_FLAGS = [
-    "--depths",
-    "1,1,1",
-    "--width",
-    "4",
-    "--stem-width",
-    "4",
-    "-C",
-    "1",
-    "-d",
-    "4",
-    "--resolution",
-    "8",
-]
+TINY = Architecture.from_name(TINY_NAME)
 FAST = ["--batch-size", "128", "--lr", "0.2", "--val-fraction", "0.2"]
 
 
-@pytest.fixture(autouse=True)
-def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Studies write their report under ./reports: keep that inside the test's directory."""
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 # ------------------------------------------------------------------------------------------------ the plan
@@ -244,6 +225,7 @@ def _trained(run_dir: Path) -> list[set[int]]:
     ]
 
 
+@pytest.mark.ray
 def test_study_trains_every_member_for_every_seed_survives_a_kill_and_grows(tmp_path: Path) -> None:
     run_dir = tmp_path / "study"
     argv = [NAS, "tradeoff", *TINY_FLAGS, "--cardinalities", "1,2", "--match", "flops", "--seeds", "2"]
@@ -288,7 +270,7 @@ def test_study_trains_every_member_for_every_seed_survives_a_kill_and_grows(tmp_
         "trials.csv",
         "tradeoff.json",
     }
-    assert json.loads((run_dir / "run.json").read_text())["kind"] == "tradeoff"
+    assert RunDirectory(run_dir).is_tradeoff
     assert Path(outcome["report"]).is_file() and "Trade-off study" in Path(outcome["report"]).read_text()
 
     # A third seed trains only the new (member, seed) pairs; the text output is the paper's Table 3.
@@ -321,23 +303,14 @@ def test_study_trains_every_member_for_every_seed_survives_a_kill_and_grows(tmp_
     assert any(line.startswith("At ") and "points of validation error" in line for line in lines)
 
 
+@pytest.mark.ray
 def test_spending_plan_from_a_space_file_on_a_ray_head_node(
-    tmp_path: Path, ray_head: tuple[str, dict[str, str]]
+    tmp_path: Path, ray_head: tuple[str, dict[str, str]], tiny_space: Callable[..., Path]
 ) -> None:
     address, env = ray_head
-    space = {
-        "name": "tiny",
-        "template": "cifar",
-        "resolution": 8,
-        "num_classes": 10,
-        "in_channels": 1,
-        "stem_width": 4,
-        "dataset": "digits",
-        "axes": {"depth": [1], "width": [2, 4, 8], "cardinality": [1, 2], "bottleneck_width": [1, 2, 4]},
-        "training": {"epochs": 1, "batch_size": 128, "lr": 0.2, "val_fraction": 0.2, "seed": 3},
-    }
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(space))
+    path = tiny_space(
+        axes__width=[2, 4, 8], axes__bottleneck_width=[1, 2, 4], training__epochs=1, training__seed=3
+    )
     run_dir = tmp_path / "spend"
     argv = [NAS, "tradeoff", str(path), "--target", "2x", "--match", "flops", "--seeds", "1"]
     argv += ["--run-dir", str(run_dir), "--ray-address", address, "--json"]

@@ -1,17 +1,16 @@
-"""Architecture search: feasible sampling, Optuna ask/tell under Ray Tune, schedulers, run directories."""
+"""Architecture search: feasible sampling, Optuna ask/tell under Ray Tune, schedulers, the search loop."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from nas_resnext.lazy import lazy_namespace
 
 # Loaded on first use, so importing the package does not import Ray.
 _LAZY_EXPORTS = {
     "run_search": "nas_resnext.search.runner",
     "SearchOutcome": "nas_resnext.search.runner",
-    "RunDirectory": "nas_resnext.search.rundir",
-    "RunOptions": "nas_resnext.search.rundir",
-    "trials_table": "nas_resnext.search.rundir",
+    "RunDirectory": "nas_resnext.rundir",
+    "RunOptions": "nas_resnext.rundir",
+    "trials_table": "nas_resnext.rundir",
     "FeasibleSampler": "nas_resnext.search.sampling",
     "make_sampler": "nas_resnext.search.sampling",
     "StudySearcher": "nas_resnext.search.searcher",
@@ -25,11 +24,4 @@ _LAZY_EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY_EXPORTS:
-        return getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(_LAZY_EXPORTS)
+__getattr__, __dir__ = lazy_namespace(__name__, _LAZY_EXPORTS)

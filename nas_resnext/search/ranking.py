@@ -22,11 +22,7 @@ import math
 
 import numpy as np
 
-try:
-    # Private in Optuna, hence imported in this one place; the pairwise fallback below gives identical ranks.
-    from optuna.study._multi_objective import _fast_non_domination_rank
-except ImportError:  # pragma: no cover - depends on the installed Optuna
-    _fast_non_domination_rank = None
+from nas_resnext.compat import compute_hypervolume, fast_non_domination_rank
 
 
 def as_losses(losses: np.ndarray | list) -> np.ndarray:
@@ -68,9 +64,9 @@ def pairwise_front_ranks(losses: np.ndarray) -> np.ndarray:
 def _front_ranks(losses: np.ndarray) -> np.ndarray:
     if len(losses) == 0:
         return np.zeros(0, dtype=int)
-    if _fast_non_domination_rank is not None:
-        return np.asarray(_fast_non_domination_rank(losses), dtype=int)
-    return pairwise_front_ranks(losses)
+    # Optuna's sorter when it has one; the pairwise peeling gives identical ranks.
+    ranks = fast_non_domination_rank(losses)
+    return pairwise_front_ranks(losses) if ranks is None else np.asarray(ranks, dtype=int)
 
 
 def non_dominated_ranks(losses: np.ndarray | list) -> np.ndarray:
@@ -136,8 +132,6 @@ def hypervolume_contributions(losses: np.ndarray | list, ranks: np.ndarray | Non
     point's) contribution. Points with a +inf objective (missing or diverged) contribute 0. Ordering by
     contribution does not depend on the objectives' units.
     """
-    from optuna._hypervolume import compute_hypervolume
-
     losses = as_losses(losses)
     if ranks is None:
         ranks = non_dominated_ranks(losses)

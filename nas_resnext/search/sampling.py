@@ -9,13 +9,16 @@ axis), so every sampler works unchanged, and the natural values are stored besid
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from nas_resnext.architecture import Architecture
 from nas_resnext.complexity import count_analytic
 from nas_resnext.errors import ConfigError
-from nas_resnext.space import DesignSpace
+from nas_resnext.space import SAMPLERS, DesignSpace
+
+if TYPE_CHECKING:
+    from nas_resnext.rundir import RunOptions
 
 QUANTILE_PREFIX = "q_"
 GRID_PARAM = "architecture_index"
@@ -23,7 +26,13 @@ MAX_GRID_SIZE = 100_000
 
 
 class FeasibleSampler:
-    """Maps quantiles (or a grid index) to architectures of ``space`` that satisfy its budget."""
+    """Maps quantiles (or a grid index) to architectures of ``space`` that satisfy its budget.
+
+    The candidate sampler of a search (:class:`~nas_resnext.search.candidates.CandidateSampler`).
+    """
+
+    activity = "searching"
+    per_trial_seed = False  # every trial trains with the run's seed
 
     def __init__(self, space: DesignSpace) -> None:
         self.space = space
@@ -113,6 +122,13 @@ class FeasibleSampler:
             prefix += (values[min(int(quantile * len(values)), len(values) - 1)],)
         return self.architecture(prefix)
 
+    def seed_of(self, params: Mapping[str, Any]) -> int | None:
+        """None: every trial of a search trains with the run's seed."""
+        return None
+
+    def chosen_by(self, options: RunOptions) -> str:
+        return f"sampler {options.sampler}, scheduler {options.scheduler}"
+
     @functools.cache  # noqa: B019 - computed once per sampler, on demand (grid sampling only)
     def feasible_architectures(self) -> list[Architecture]:
         """Every in-budget architecture, in axis order (for exhaustive grid search)."""
@@ -142,21 +158,25 @@ class FeasibleSampler:
             study.enqueue_trial({GRID_PARAM: index})
 
 
-def make_sampler(name: str, sampler: FeasibleSampler, seed: int) -> Any:
-    """The Optuna sampler called ``name``, seeded."""
+def _optuna_samplers() -> dict[str, Callable[[int], Any]]:
+    """Each name of ``SAMPLERS`` (the space file's choices) -> that Optuna sampler, built from a seed."""
     import optuna
 
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, scramble=True)
-    if name == "grid":
+    return {
+        "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed, multivariate=True),
+        "nsga2": lambda seed: optuna.samplers.NSGAIISampler(seed=seed),
+        "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+        "qmc": lambda seed: optuna.samplers.QMCSampler(seed=seed, scramble=True),
         # Every feasible architecture is queued once up front (see ``queue_grid``); past the end of the
         # grid, draws are uniform (and come back as reused results). Optuna's GridSampler would call
         # ``study.stop()`` there, which only works inside ``study.optimize``, not under ask/tell.
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise ConfigError("sampler", name, "tpe | nsga2 | random | qmc | grid")
+        "grid": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    }
+
+
+def make_sampler(name: str, sampler: FeasibleSampler, seed: int) -> Any:
+    """The Optuna sampler called ``name`` (one of ``SAMPLERS``), seeded."""
+    factories = _optuna_samplers()
+    if name not in factories:
+        raise ConfigError("sampler", name, " | ".join(SAMPLERS))
+    return factories[name](seed)

@@ -17,7 +17,6 @@ scheduler object: a trial that ended without error before ``max_t`` epochs was s
 
 from __future__ import annotations
 
-import math
 import pickle
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,17 +25,20 @@ import numpy as np
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
+from nas_resnext.compat import scheduler_metric_and_mode, set_scheduler_metric, unbuffered
 from nas_resnext.errors import ConfigError
+from nas_resnext.pareto import OBJECTIVE_MODES, loss_of
 from nas_resnext.search.ranking import SELECTIONS, is_promoted
+from nas_resnext.space import SCHEDULERS
 
 if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
     from ray.tune.execution.tune_controller import TuneController
 
-SCHEDULERS = ("fifo", "asha", "moasha")
 TIME_ATTR = "training_iteration"
 
 # Modes of the objectives the search knows; any other metric must be given as (metric, mode).
-KNOWN_MODES = {"val_accuracy": "max", "flops": "min", "params": "min", "latency_ms": "min"}
+KNOWN_MODES = OBJECTIVE_MODES
 
 Objective = tuple[str, str]
 
@@ -82,16 +84,10 @@ def objective_losses(result: dict[str, Any], objectives: Sequence[Objective], tr
 
     Raises :class:`MissingMetricError` when a metric is absent: only an explicit None/NaN means "diverged".
     """
-    losses = np.empty(len(objectives))
-    for position, (metric, mode) in enumerate(objectives):
+    for metric, _ in objectives:
         if metric not in result:
             raise MissingMetricError(metric, trial_id, result.keys())
-        value = result[metric]
-        if value is None or math.isnan(value):
-            losses[position] = math.inf
-        else:
-            losses[position] = -float(value) if mode == "max" else float(value)
-    return losses
+    return np.array([loss_of(result[metric], mode) for metric, mode in objectives])
 
 
 def rung_levels(grace_period: float, reduction_factor: float, max_t: float) -> list[float]:
@@ -138,6 +134,7 @@ class _Rung:
         return np.stack(list(self.recorded.values()))
 
 
+@unbuffered  # each result must be seen as it comes, so a trial is stopped at its rung, not epochs later
 class MOASHAScheduler(FIFOScheduler):
     """Multi-objective asynchronous successive halving (MO-ASHA) as a Ray Tune scheduler.
 
@@ -155,9 +152,6 @@ class MOASHAScheduler(FIFOScheduler):
     Trials stopped at a rung are listed in :attr:`stopped_trials`. Like Ray's ASHA, it runs trials in FIFO
     order and never pauses one.
     """
-
-    # Each result must be seen as it comes, so a trial is stopped at its rung and not some epochs later.
-    _supports_buffered_results = False
 
     def __init__(
         self,
@@ -181,7 +175,7 @@ class MOASHAScheduler(FIFOScheduler):
         self._rungs = [_Rung(level) for level in rung_levels(grace_period, reduction_factor, max_t)]
         self._stopped: set[str] = set()
         # Ray checks each result for the scheduler's metric; the primary objective stands in for all.
-        self._metric = self.objectives[0][0]
+        set_scheduler_metric(self, self.objectives[0][0])
 
     @property
     def rungs(self) -> list[float]:
@@ -268,6 +262,38 @@ class MOASHAScheduler(FIFOScheduler):
             recorded += 1
         return recorded
 
+    def replay_study(self, trials: Sequence[FrozenTrial]) -> int:
+        """Give a resumed search the rung results of the trials trained before it stopped.
+
+        Each trained trial's per-epoch history (kept in the study) is replayed onto the rungs it reached, so
+        the first trials after a resume are ranked against everything seen before, not against an empty
+        rung. A reused trial is the same training as its source and is replayed once. Returns the trials
+        replayed.
+        """
+        from optuna.trial import TrialState
+
+        replayed = 0
+        for trial in trials:
+            attrs = trial.user_attrs
+            history = attrs.get("history") or []
+            if (
+                trial.state not in (TrialState.COMPLETE, TrialState.PRUNED)
+                or "reused_from" in attrs
+                or not history
+            ):
+                continue
+            fixed = {k: attrs[k] for k in ("flops", "params", "latency_ms") if k in attrs}
+            results = [
+                {**fixed, **entry, self.time_attr: int(entry["epoch"])}
+                for entry in history
+                if "epoch" in entry
+            ]
+            try:
+                replayed += self.record_history(f"study-trial-{trial.number}", results) > 0
+            except KeyError:  # a trial of an older run lacks an objective this scheduler ranks on
+                continue
+        return replayed
+
     def debug_string(self) -> str:
         rungs = ", ".join(f"{rung.level}: {len(rung.recorded)} recorded" for rung in self._rungs)
         objectives = ", ".join(f"{metric} ({mode})" for metric, mode in self.objectives)
@@ -286,7 +312,8 @@ class _AgreeableASHAScheduler(ASHAScheduler):
     """Ray's ASHA, which also accepts Tune's metric and mode when they repeat its own instead of refusing."""
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
-        if metric in (None, self._metric) and mode in (None, self._mode):
+        own_metric, own_mode = scheduler_metric_and_mode(self)
+        if metric in (None, own_metric) and mode in (None, own_mode):
             return True
         return super().set_search_properties(metric, mode, **spec)
 

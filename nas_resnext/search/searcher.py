@@ -6,16 +6,16 @@ trial is told PRUNED (its per-epoch values kept in the ``history`` user attribut
 failed or diverged is told FAIL with its message; an architecture already trained in this run (with the
 same training seed) is not trained again, its result is copied to the new trial.
 
-The sampler maps Optuna parameters to an architecture (``distributions``, ``decode``); one that also has
-``seed_of(params)`` gives each trial its own training seed (a trade-off study's seeds), otherwise every
-trial trains with the run's one seed.
+The candidate sampler (:class:`~nas_resnext.search.candidates.CandidateSampler`) maps Optuna parameters to an
+architecture; one with ``per_trial_seed`` gives each trial its own training seed (a trade-off study's
+seeds), otherwise every trial trains with the run's one seed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -23,16 +23,11 @@ from ray.tune.search import Searcher
 
 from nas_resnext.architecture import Architecture
 from nas_resnext.complexity import count_analytic
+from nas_resnext.search.candidates import CandidateSampler
 from nas_resnext.search.study import architecture_attrs, is_counted, objective_values
 
 TrialListener = Callable[[FrozenTrial], None]
 _HISTORY_KEYS = ("epoch", "val_accuracy", "val_loss", "train_loss", "epoch_seconds", "images_per_second")
-
-
-class CandidateSampler(Protocol):
-    def distributions(self, grid: bool = False) -> dict[str, Any]: ...
-
-    def decode(self, params: Mapping[str, Any]) -> Architecture: ...
 
 
 @dataclass
@@ -67,7 +62,6 @@ class StudySearcher(Searcher):
         self.base_config = base_config
         self.on_trial_finished = on_trial_finished
         self._distributions = sampler.distributions(grid=grid)
-        self._seed_of: Callable[[Mapping[str, Any]], int] | None = getattr(sampler, "seed_of", None)
         self._running: dict[str, _Running] = {}
         # reuse key -> trials that drew an architecture (and seed) while it was still training
         self._waiting: dict[str, list[optuna.trial.Trial]] = {}
@@ -85,7 +79,7 @@ class StudySearcher(Searcher):
 
     def _key(self, attrs: Mapping[str, Any]) -> str:
         """What makes two trials the same training run: the architecture, and the seed where it varies."""
-        if self._seed_of is None:
+        if not self.sampler.per_trial_seed:
             return str(attrs["name"])
         return f"{attrs['name']}@seed{attrs.get('seed')}"
 
@@ -110,8 +104,9 @@ class StudySearcher(Searcher):
             trial = self.study.ask(self._distributions)
             arch = self.sampler.decode(trial.params)
             training = dict(self.base_config.get("training") or {})
-            if self._seed_of is not None:
-                training["seed"] = self._seed_of(trial.params)
+            seed = self.sampler.seed_of(trial.params)
+            if seed is not None:
+                training["seed"] = seed
             attrs = {**architecture_attrs(arch, count_analytic(arch)), "seed": training.get("seed")}
             for name, value in attrs.items():
                 trial.set_user_attr(name, value)

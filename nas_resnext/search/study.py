@@ -1,50 +1,72 @@
 """The Optuna study that holds a search's history: opening it, recording trials, reading them back.
 
 Every trial carries its architecture as user attributes (``name``, ``depths``, ``width``, ``cardinality``,
-``bottleneck_width``, ``flops``, ``params``) beside the sampler's quantile parameters, so ``study.db``
-is readable on its own (``optuna-dashboard sqlite:///RUN/study.db``).
+``bottleneck_width``, ``flops``, ``params``) beside the sampler's quantile parameters, so the study is
+readable on its own (``optuna-dashboard sqlite:///RUN/study.db``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_resnext.architecture import Architecture
+from nas_resnext.compat import set_finished_trial_user_attr
 from nas_resnext.complexity import Complexity
+from nas_resnext.pareto import study_direction
 
 INTERRUPTED = "interrupted: the search stopped while this trial ran; it is run again on --resume"
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
-def open_study(path: Path, name: str, objectives: Sequence[str], sampler: Any) -> optuna.Study:
-    """Create or load the study in the SQLite file ``path``; directions follow ``objectives``."""
+@contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's per-trial INFO lines off while the block runs (the search prints its own), then restored."""
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)
+
+
+def open_study(storage_url: str, name: str, objectives: Sequence[str], sampler: Any) -> optuna.Study:
+    """Create or load the study ``name`` in ``storage_url``; directions follow ``objectives``."""
     storage = optuna.storages.RDBStorage(
-        f"sqlite:///{path.resolve()}",
+        storage_url,
         # A long timeout rides out the brief locks a reader (dashboard, report) may hold.
         engine_kwargs={"connect_args": {"timeout": 60}},
     )
-    directions = ["maximize" if objective == "val_accuracy" else "minimize" for objective in objectives]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(
-        storage=storage, study_name=name, directions=directions, sampler=sampler, load_if_exists=True
-    )
+    with quiet_optuna():
+        return optuna.create_study(
+            storage=storage,
+            study_name=name,
+            directions=[study_direction(objective) for objective in objectives],
+            sampler=sampler,
+            load_if_exists=True,
+        )
+
+
+def load_study(storage_url: str, name: str) -> optuna.Study | None:
+    """The study ``name`` in ``storage_url`` (or its only study, by another name); None if there is none."""
+    names = optuna.get_all_study_names(storage_url)
+    if not names:
+        return None
+    with quiet_optuna():
+        return optuna.load_study(study_name=name if name in names else names[0], storage=storage_url)
 
 
 def architecture_attrs(arch: Architecture, complexity: Complexity) -> dict[str, Any]:
+    """The user attributes that describe a trial's architecture."""
     return {
         "name": arch.name,
         "architecture": arch.to_dict(),
-        "depths": list(arch.depths),
-        "width": arch.width,
-        "cardinality": arch.cardinality,
-        "bottleneck_width": arch.bottleneck_width,
-        "group_width": arch.group_width,
+        **arch.axis_values(),
         "flops": complexity.flops,
         "params": complexity.params,
     }
@@ -55,6 +77,16 @@ def is_counted(trial: FrozenTrial) -> bool:
     return trial.state in FINISHED_STATES and not trial.user_attrs.get("interrupted", False)
 
 
+def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
+    """The Pareto-optimal COMPLETE trials, one per architecture (a reused result is not listed twice)."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return []
+    front: dict[str, FrozenTrial] = {}
+    for trial in sorted(study.best_trials, key=lambda t: t.number):
+        front.setdefault(trial.user_attrs.get("name", str(trial.number)), trial)
+    return list(front.values())
+
+
 def recover_interrupted(study: optuna.Study) -> list[int]:
     """Mark trials left RUNNING by a killed search as failed (with the reason) and queue them again.
 
@@ -62,8 +94,8 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
     """
     requeued = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(trial._trial_id, "error", INTERRUPTED)
-        study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+        set_finished_trial_user_attr(study, trial, "error", INTERRUPTED)
+        set_finished_trial_user_attr(study, trial, "interrupted", True)
         study.tell(trial.number, state=TrialState.FAIL)
         if trial.params:
             study.enqueue_trial(trial.params, user_attrs={"rerun_of": trial.number}, skip_if_exists=False)

@@ -1,10 +1,9 @@
 """Trade-off studies: train an iso-complexity family (or a spending plan) over seeds and read the result."""
 
-from nas_resnext.tradeoff.plan import PLAN_FILE, PlanSampler, TradeoffPlan
+from nas_resnext.tradeoff.plan import PlanSampler, TradeoffPlan
 from nas_resnext.tradeoff.results import Comparison, MemberResult, compare, member_results, reading
 
 __all__ = [
-    "PLAN_FILE",
     "Comparison",
     "MemberResult",
     "PlanSampler",

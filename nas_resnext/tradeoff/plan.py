@@ -1,17 +1,15 @@
 """A trade-off study's plan: the members of an iso-complexity family (or a spending plan) and the seeds.
 
 The plan is what ``nas-resnext tradeoff`` trains: every member for every seed, under identical settings.
-It is stored as ``tradeoff.json`` in the run directory, beside a design space that spans the members (so
-the run is also an ordinary run directory: ``report`` and ``--resume`` read it like a search's).
+It is stored in the run directory (``RunDirectory.write_plan``), beside a design space that spans the
+members (so the run is also an ordinary run directory: ``report`` and ``--resume`` read it like a search's).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas_resnext.architecture import Architecture
 from nas_resnext.complexity import count_analytic
@@ -25,20 +23,16 @@ from nas_resnext.isocomplexity import (
     spending_plan,
 )
 from nas_resnext.settings import TrainSettings
+from nas_resnext.units import gflops_text
 
-PLAN_FILE = "tradeoff.json"
+if TYPE_CHECKING:
+    from nas_resnext.rundir import RunDirectory, RunOptions
+
 SPENDING = "spending"  # the plan's ``axis`` when each member spends the target on a different axis
 REFERENCE = "reference"  # a spending plan's baseline member: the reference itself, at 1x
 MEMBER_PARAM = "member"
 SEED_PARAM = "seed_index"
 _SHORT_AXIS = {"cardinality": "C", "bottleneck_width": "d", "width": "width", "depth": "depths"}
-
-
-def gflops_text(flops: float) -> str:
-    """GFLOPs to four significant digits without an exponent (tiny models are common here)."""
-    import numpy as np
-
-    return np.format_float_positional(flops / 1e9, precision=4, unique=False, fractional=False, trim="-")
 
 
 def value_label(axis: str, value: Any) -> str:
@@ -178,7 +172,8 @@ class TradeoffPlan:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TradeoffPlan:
+    def from_dict(cls, data: Mapping[str, Any], source: str = "plan") -> TradeoffPlan:
+        """A plan from its ``to_dict``; ``source`` names where it came from in errors."""
         try:
             match = data["match"]
             if match not in MATCHES:
@@ -202,23 +197,17 @@ class TradeoffPlan:
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ConfigError(
-                PLAN_FILE, str(error), "a trade-off plan written by nas-resnext tradeoff"
+                source, str(error), "a trade-off plan written by nas-resnext tradeoff"
             ) from None
 
-    def save(self, run_dir: Path) -> None:
-        path = Path(run_dir) / PLAN_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        tmp.replace(path)
+    def save(self, run: RunDirectory) -> None:
+        """Store the plan in the run directory."""
+        run.write_plan(self.to_dict())
 
     @classmethod
-    def load(cls, run_dir: Path) -> TradeoffPlan:
-        path = Path(run_dir) / PLAN_FILE
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise ConfigError(str(path), error.msg, "valid JSON") from None
-        return cls.from_dict(data)
+    def load(cls, run: RunDirectory) -> TradeoffPlan:
+        """The plan a trade-off run holds."""
+        return cls.from_dict(run.read_plan(), str(run.plan_file))
 
     def with_seeds(self, seeds: int) -> TradeoffPlan:
         """The same plan with ``seeds`` seeds (more seeds extend a finished study)."""
@@ -293,9 +282,12 @@ class TradeoffPlan:
 class PlanSampler:
     """The plan as Optuna parameters: a member index and a seed index per trial, all queued up front.
 
-    Offers what the searcher needs of a sampler (``distributions``, ``decode``) plus the training seed of
-    each trial.
+    The candidate sampler of a trade-off study (:class:`~nas_resnext.search.candidates.CandidateSampler`):
+    each trial trains its member with its own seed.
     """
+
+    activity = "studying"
+    per_trial_seed = True
 
     def __init__(self, plan: TradeoffPlan) -> None:
         self.plan = plan
@@ -315,12 +307,18 @@ class PlanSampler:
     def seed_of(self, params: Mapping[str, Any]) -> int:
         return self.plan.base_seed + int(params[SEED_PARAM])
 
+    def chosen_by(self, options: RunOptions) -> None:
+        """Members and seeds follow the plan: no sampler or scheduler to name."""
+        return None
+
     def queue(self, study: Any) -> int:
         """Queue every (member, seed) the study has not run or queued yet; returns how many were queued.
 
         Members go round seed by seed, so a study stopped half-way has every member at the first seeds.
         """
         from optuna.trial import TrialState
+
+        from nas_resnext.compat import queued_params
 
         present = set()
         for trial in study.get_trials(deepcopy=False):
@@ -330,7 +328,7 @@ class PlanSampler:
                 continue  # left by a killed run; recovery re-queues it first
             params = trial.params
             if trial.state == TrialState.WAITING:  # queued: its values are not params yet
-                params = trial.system_attrs.get("fixed_params") or {}
+                params = queued_params(trial)
             if MEMBER_PARAM in params and SEED_PARAM in params:
                 present.add((int(params[MEMBER_PARAM]), int(params[SEED_PARAM])))
         queued = 0

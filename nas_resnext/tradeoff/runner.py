@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from nas_resnext.search.rundir import RunDirectory, RunOptions, trials_table
+from nas_resnext.errors import ConfigError
+from nas_resnext.rundir import RunDirectory, RunOptions, trials_table
 from nas_resnext.search.runner import SearchOutcome, run_study
 from nas_resnext.search.study import open_study
 from nas_resnext.space import DesignSpace
@@ -27,10 +29,27 @@ class TradeoffOutcome:
 def create_tradeoff_run(
     path: Path, plan: TradeoffPlan, space: DesignSpace, options: RunOptions
 ) -> RunDirectory:
-    """The run directory of a new study: the search layout plus ``tradeoff.json`` (call after validation)."""
-    run = RunDirectory.create(path, space, options)
-    plan.save(run.path)
-    return run
+    """The run directory of a new study: the search layout plus the plan (call after validation)."""
+    return RunDirectory.create(path, space, options, plan=plan.to_dict())
+
+
+def resume_tradeoff(
+    run: RunDirectory, seeds: int | None = None
+) -> tuple[TradeoffPlan, DesignSpace, RunOptions]:
+    """Open a trade-off study to continue it: its plan (grown to ``seeds`` seeds if given), space, options.
+
+    A run that is not a trade-off study, or fewer seeds than the study has (seeds are only added), is a
+    ConfigError (naming ``run.flag``, or ``seeds``) and nothing is written; a grown plan is saved.
+    """
+    run = RunDirectory.open(run.path, run.flag, tradeoff=True)
+    plan = TradeoffPlan.load(run)
+    if seeds is not None and seeds < plan.seeds:
+        raise ConfigError("seeds", seeds, f"at least the study's {plan.seeds} seeds (seeds are only added)")
+    space, options = run.load_space(), run.load_options()
+    if seeds is not None and seeds != plan.seeds:  # written only once everything has been read
+        plan = plan.with_seeds(seeds)
+        plan.save(run)
+    return plan, space, options
 
 
 def run_tradeoff(
@@ -48,11 +67,11 @@ def run_tradeoff(
     import optuna
 
     started = time.monotonic()
-    options.trials = plan.trials
+    options = dataclasses.replace(options, trials=plan.trials)
     candidates = PlanSampler(plan)
     # Every trial is queued up front; the sampler is only a fallback and never decides a member.
     sampler = optuna.samplers.RandomSampler(seed=options.seed)
-    study = open_study(run.study_file, space.name, space.objectives, sampler)
+    study = open_study(run.storage_url, space.name, space.objectives, sampler)
     outcome = run_study(
         run, space, options, study, candidates, stream, queue=candidates.queue, started=started
     )

@@ -1,0 +1,285 @@
+"""The run directory: everything one search or trade-off study keeps, self-describing.
+
+RUN/space.yaml    the resolved design space (flags applied)
+RUN/run.json      how the run runs: trials, sampler, scheduler, execution options, versions
+RUN/study.db      the Optuna study (SQLite): the run's history
+RUN/ray/          the Ray Tune experiments (one per start or resume)
+RUN/trials.csv    one row per trial, rewritten as trials finish
+RUN/tradeoff.json a trade-off study's plan (members and seeds; only in runs of nas-resnext tradeoff)
+
+This module alone knows these names; every other module asks a :class:`RunDirectory` for its paths. A run
+is a trade-off study exactly when it holds a plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nas_resnext.atomic import write_text_atomic
+from nas_resnext.errors import ConfigError
+from nas_resnext.space import DesignSpace
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from optuna.trial import FrozenTrial
+
+SPACE_FILE = "space.yaml"
+RUN_FILE = "run.json"
+STUDY_FILE = "study.db"
+TRIALS_FILE = "trials.csv"
+RAY_DIR = "ray"
+PLAN_FILE = "tradeoff.json"
+
+RUN_DIRECTORY_HOLDS = (
+    f"a run directory made by nas-resnext search or tradeoff (with {SPACE_FILE}, {RUN_FILE} and {STUDY_FILE})"
+)
+TRADEOFF_RUN_HOLDS = (
+    f"a run directory made by nas-resnext tradeoff (with {SPACE_FILE}, {RUN_FILE}, {STUDY_FILE} "
+    f"and {PLAN_FILE})"
+)
+TRIAL_COLUMNS = [
+    "number",
+    "state",
+    "name",
+    "depths",
+    "width",
+    "cardinality",
+    "bottleneck_width",
+    "group_width",
+    "seed",
+    "flops",
+    "params",
+    "latency_ms",
+    "val_accuracy",
+    "epochs",
+    "seconds",
+    "error",
+    "reused_from",
+]
+# Columns copied from the trial's user attributes as they are.
+_ATTRIBUTE_COLUMNS = (
+    "width",
+    "cardinality",
+    "bottleneck_width",
+    "group_width",
+    "seed",
+    "flops",
+    "params",
+    "latency_ms",
+)
+# Nullable integers keep "4" from printing as "4.0" in rows that lack a value.
+_INTEGER_COLUMNS = (*(c for c in _ATTRIBUTE_COLUMNS if c != "latency_ms"), "epochs", "reused_from")
+
+
+@dataclass
+class RunOptions:
+    """How a run runs (besides the space): stored in run.json and reused by --resume."""
+
+    trials: int
+    sampler: str
+    scheduler: str
+    seed: int
+    ray_address: str | None = None
+    storage_path: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    grace_period: int = 1
+    reduction_factor: int = 3
+    # moasha: order within a front by crowding distance or hypervolume contribution
+    selection: str = "crowding"
+    space_file: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    hardware: str = ""  # where the run ran (driver's view), for the report's header
+    created: str = ""
+    updated: str = ""  # set whenever the options are saved
+    wall_seconds: float = 0.0  # summed over the start and every resume
+
+
+def hardware_description() -> str:
+    """CPU count and GPUs visible to the process that runs the search."""
+    import torch
+
+    parts = [f"{platform.machine()} {os.cpu_count()} CPUs", f"torch {torch.__version__}"]
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        parts.append("CUDA: " + ", ".join(names))
+    return "; ".join(parts)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages a run's results depend on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for package in ("nas-resnext", "torch", "optuna", "ray", "fvcore", "pandas", "plotly"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+class _InRun:
+    """A read-only attribute: the path of one of the run's files or folders (on the class, its name)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, run: RunDirectory | None, owner: type) -> Path:
+        return Path(self.name) if run is None else run.path / self.name
+
+
+@dataclass(frozen=True)
+class RunDirectory:
+    """One run's folder. ``flag`` names the command-line argument that gave it, for error messages."""
+
+    path: Path
+    flag: str = field(default="--resume", compare=False)
+
+    space_file = _InRun(SPACE_FILE)
+    run_file = _InRun(RUN_FILE)
+    study_file = _InRun(STUDY_FILE)
+    trials_file = _InRun(TRIALS_FILE)
+    ray_dir = _InRun(RAY_DIR)
+    plan_file = _InRun(PLAN_FILE)
+
+    @property
+    def storage_url(self) -> str:
+        """The study's storage, as Optuna's RDB storage takes it."""
+        return f"sqlite:///{self.study_file.resolve()}"
+
+    @property
+    def is_tradeoff(self) -> bool:
+        """Whether the run is a trade-off study (it holds a plan)."""
+        return self.plan_file.is_file()
+
+    # -- making and opening ----------------------------------------------------------------------
+
+    @staticmethod
+    def check_new(path: Path, flag: str = "--run-dir") -> None:
+        """Refuse a path that holds anything: a new run never writes over another."""
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise ConfigError(
+                flag, str(path), "a new or empty directory (use --resume RUN_DIR to continue a run)"
+            )
+
+    @classmethod
+    def create(
+        cls, path: Path, space: DesignSpace, options: RunOptions, plan: dict[str, Any] | None = None
+    ) -> RunDirectory:
+        """Make the directory and write the resolved space, the options and (for a trade-off study) the
+        plan. Call after all validation: bad input writes nothing."""
+        import yaml
+
+        path = Path(path)
+        cls.check_new(path)
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path)
+        write_text_atomic(
+            run.space_file,
+            "# The resolved design space of this run (flags applied); nas-resnext space can read it.\n"
+            + yaml.safe_dump(space.to_dict(), sort_keys=False),
+        )
+        if plan is not None:
+            run.write_plan(plan)
+        run.save_options(options)
+        return run
+
+    @classmethod
+    def open(cls, path: Path, flag: str = "--resume", tradeoff: bool = False) -> RunDirectory:
+        """An existing run (a trade-off study when ``tradeoff``); anything else is bad input for ``flag``."""
+        run = cls(Path(path), flag)
+        complete = run.run_file.is_file() and run.space_file.is_file()
+        if tradeoff and not (complete and run.is_tradeoff):
+            raise ConfigError(flag, str(path), TRADEOFF_RUN_HOLDS)
+        if not complete:
+            raise ConfigError(flag, str(path), RUN_DIRECTORY_HOLDS)
+        return run
+
+    # -- reading and writing ---------------------------------------------------------------------
+
+    def load_space(self) -> DesignSpace:
+        return DesignSpace.from_file(self.space_file)
+
+    def load_options(self) -> RunOptions:
+        """The stored options; keys this version does not know (or no longer uses) are ignored."""
+        try:
+            data = json.loads(self.run_file.read_text())
+        except json.JSONDecodeError as error:
+            raise ConfigError(self.flag, str(self.run_file), f"valid JSON ({error.msg})") from None
+        known = {k: v for k, v in data.items() if k in RunOptions.__dataclass_fields__}
+        return RunOptions(**known)
+
+    def save_options(self, options: RunOptions) -> None:
+        data = asdict(options)
+        data["updated"] = dt.datetime.now().isoformat(timespec="seconds")
+        write_text_atomic(self.run_file, json.dumps(data, indent=2) + "\n")
+
+    def read_plan(self) -> dict[str, Any]:
+        """The trade-off plan as stored (``TradeoffPlan.load`` turns it into a plan)."""
+        try:
+            return json.loads(self.plan_file.read_text())
+        except json.JSONDecodeError as error:
+            raise ConfigError(str(self.plan_file), error.msg, "valid JSON") from None
+
+    def write_plan(self, plan: dict[str, Any]) -> None:
+        write_text_atomic(self.plan_file, json.dumps(plan, indent=2) + "\n")
+
+    def load_trials(self) -> list[FrozenTrial]:
+        """Every trial of the run's study, in order; a run without a study is bad input."""
+        from nas_resnext.search.study import load_study
+
+        study = load_study(self.storage_url, self.load_space().name) if self.study_file.is_file() else None
+        if study is None:
+            raise ConfigError(self.flag, str(self.path), RUN_DIRECTORY_HOLDS)
+        return study.get_trials(deepcopy=False)
+
+    def write_trials(self, trials: list[FrozenTrial]) -> pd.DataFrame:
+        table = trials_table(trials)
+        write_text_atomic(self.trials_file, table.to_csv(index=False))
+        return table
+
+
+def _last_accuracy(trial: FrozenTrial) -> float | None:
+    from optuna.trial import TrialState
+
+    if trial.state == TrialState.COMPLETE and trial.values:
+        return trial.values[0]
+    history = trial.user_attrs.get("history") or []
+    return history[-1].get("val_accuracy") if history else None
+
+
+def trials_table(trials: list[FrozenTrial]) -> pd.DataFrame:
+    """One row per trial, columns ``TRIAL_COLUMNS``; a PRUNED trial's accuracy is that of its last epoch."""
+    import pandas as pd
+    from optuna.trial import TrialState
+
+    rows = []
+    for trial in trials:
+        if trial.state == TrialState.WAITING:  # queued (e.g. a re-run), not started yet
+            continue
+        attrs = trial.user_attrs
+        rows.append(
+            {
+                "number": trial.number,
+                "state": trial.state.name,
+                "name": attrs.get("name"),
+                "depths": ",".join(map(str, attrs["depths"])) if "depths" in attrs else None,
+                **{column: attrs.get(column) for column in _ATTRIBUTE_COLUMNS},
+                "val_accuracy": _last_accuracy(trial),
+                "epochs": attrs.get("epochs", 0),
+                **{column: attrs.get(column) for column in ("seconds", "error", "reused_from")},
+            }
+        )
+    table = pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+    for column in _INTEGER_COLUMNS:
+        table[column] = table[column].astype("Int64")
+    return table
