@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from nas_resnext.report import render_report
-from nas_resnext.report.analysis import RunMeta, build_report_data
-from nas_resnext.search.rundir import TRIAL_COLUMNS
+from nas_resnext.report.data import RunMeta, build_report_data
+from nas_resnext.rundir import TRIAL_COLUMNS, RunOptions
 from nas_resnext.space import DesignSpace
 
 SPACE = Path(__file__).resolve().parent.parent / "search_spaces" / "digits_demo.yaml"
@@ -92,9 +92,8 @@ def main() -> int:
     space = DesignSpace.from_file(SPACE)
     table, history = synthetic_trials(args.trials, args.epochs)
     start = time.perf_counter()
-    data = build_report_data(
-        [RunMeta("scale", Path("scale"), space, {"sampler": "random"})], [table], [history]
-    )
+    options = RunOptions(trials=args.trials, sampler="random", scheduler="moasha", seed=0)
+    data = build_report_data([RunMeta("scale", Path("scale"), space, options)], [table], [history])
     output = render_report(data, args.output)
     seconds = time.perf_counter() - start
     megabytes = output.stat().st_size / 1e6

@@ -2,35 +2,33 @@
 
 from __future__ import annotations
 
+import fnmatch
 import html
 import json
 import math
+from html.parser import HTMLParser
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_NAME
 
 from nas_resnext.architecture import Architecture
-from nas_resnext.report.analysis import (
-    EdfCurve,
-    MemberCurve,
-    ParetoRun,
-    ReportData,
-    RunMeta,
-    analyse,
-    build_report_data,
-    curves_info,
-    edf_info,
-    header_info,
-    importance_infos,
-    pareto_infos,
-    study_infos,
-    table_order,
-    tradeoff_info,
-)
-from nas_resnext.report.rendering import render_html, script_json, text
-from nas_resnext.search.rundir import TRIAL_COLUMNS
+from nas_resnext.report.data import ReportData, RunMeta, build_report_data
+from nas_resnext.report.page import SCRIPT, STYLE, TEMPLATE, asset, environment, render_html
+from nas_resnext.report.views import analyse
+from nas_resnext.report.views.cardinality import tradeoff_figure, tradeoff_info
+from nas_resnext.report.views.curves import CurvePoints, curves_figure, curves_info
+from nas_resnext.report.views.edf import EdfCurve, edf_figure, edf_info
+from nas_resnext.report.views.header import header_info
+from nas_resnext.report.views.importance import importance_figure, importance_infos
+from nas_resnext.report.views.pareto import ParetoRun, pareto_figure, pareto_infos
+from nas_resnext.report.views.plotting import text
+from nas_resnext.report.views.study import MemberCurve, study_curves_figure, study_figure, study_infos
+from nas_resnext.report.views.trials import table_order, trials_info
+from nas_resnext.rundir import TRIAL_COLUMNS, RunOptions
 from nas_resnext.space import DesignSpace
 from nas_resnext.tradeoff.plan import TradeoffPlan
 
@@ -47,8 +45,13 @@ SPACE = {
 }
 
 
+def run_options(**values: object) -> RunOptions:
+    """Options as a run stores them; ``trials``, ``sampler``, ``scheduler`` and ``seed`` always are."""
+    return RunOptions(**{"trials": 1, "sampler": "random", "scheduler": "fifo", "seed": 0, **values})
+
+
 def run_meta(name: str = "run", **options: object) -> RunMeta:
-    return RunMeta(name, Path(name), DesignSpace.from_dict(SPACE), dict(options))
+    return RunMeta(name, Path(name), DesignSpace.from_dict(SPACE), run_options(**options))
 
 
 def table(rows: list[dict], run: str = "run") -> pd.DataFrame:
@@ -101,6 +104,16 @@ def test_pareto_flags_keep_ties_and_duplicates() -> None:
             "run", front=(0, 1, 3), dominated=(2, 4), pruned=(5,), failed=((6, "RuntimeError: NaN loss"),)
         ),
     )
+    # What the figure plots, in axis units (GFLOPs), and the trial number it names for the failed one.
+    assert flops.points == {
+        0: (1e-7, 0.9),
+        1: (1e-7, 0.9),
+        2: (1e-7, 0.8),
+        3: (2e-7, 0.95),
+        4: (3e-7, 0.95),
+        5: (5e-8, 0.99),
+    }
+    assert flops.numbers == {6: 6}
     assert [p.cost for p in pareto_infos(report)] == ["flops", "params"]  # no latency was measured
     assert table_order(report) == (3, 0, 1, 4, 2, 5, 6)
 
@@ -108,7 +121,9 @@ def test_pareto_flags_keep_ties_and_duplicates() -> None:
 def test_pareto_of_several_runs_is_per_run_with_every_runs_budget_line() -> None:
     a = table([{"val_accuracy": 0.9, "flops": 100}], run="a")
     b = table([{"val_accuracy": 0.8, "flops": 200}], run="b")
-    wider = RunMeta("b", Path("b"), DesignSpace.from_dict({**SPACE, "budget": {"max_gflops": 0.5}}), {})
+    wider = RunMeta(
+        "b", Path("b"), DesignSpace.from_dict({**SPACE, "budget": {"max_gflops": 0.5}}), run_options()
+    )
     report = build_report_data([run_meta("a"), wider], [a, b])
     assert report.table["pareto"].tolist() == [True, True]
     (flops, _) = pareto_infos(report)
@@ -198,7 +213,7 @@ def test_header_fields() -> None:
     assert header.space_file == "spaces/a.yaml" and header.versions == (("optuna", "5.0.0"),)
     assert header.objectives == ("val_accuracy", "flops")
     assert header.flop_convention == "GFLOPs: multiply-adds, fvcore convention, batch 1"
-    older = header_info(data(rows), run_meta())  # run.json of older runs lacks these keys
+    older = header_info(data(rows), run_meta())  # options older runs did not record keep their defaults
     assert (older.hardware, older.wall_time) == ("not recorded", "not recorded")
 
 
@@ -234,13 +249,15 @@ def test_history_and_curves() -> None:
     assert report.history.values.tolist() == [[0, 1.0, 0.5], [0, 2.0, 0.6], [1, 1.0, 0.4]]
     info = curves_info(report)
     assert (info.complete, info.stopped, info.epochs) == ((0,), (1,), 2)
+    assert info.complete_points == CurvePoints((0, 0), (1.0, 2.0), (0.5, 0.6))
+    assert info.stopped_points == CurvePoints((1,), (1.0,), (0.4,))
 
 
 @pytest.mark.parametrize(
     "value", ["</script><script>alert(1)</script>", "<img src=x onerror=alert(1)>", "a & b <!-- c"]
 )
 def test_escaping(value: str) -> None:
-    encoded = script_json({"name": value})
+    encoded = environment().from_string("{{ value|tojson }}").render(value={"name": value})
     assert "<" not in encoded and ">" not in encoded and "&" not in encoded
     assert json.loads(encoded) == {"name": value}
     assert "<" not in text(value) and ">" not in text(value)
@@ -248,7 +265,7 @@ def test_escaping(value: str) -> None:
 
 # ------------------------------------------------------------------------------------- trade-off study
 
-TINY = Architecture.from_name("X-11-1x4d-w4-s4-r8-i1")  # cifar, 8 px, 1 channel, 10 classes
+TINY = Architecture.from_name(TINY_NAME)
 EVIL = "<img src=x onerror=alert(1)>"
 
 
@@ -286,7 +303,7 @@ def study_data() -> tuple[TradeoffPlan, ReportData]:
         ]
     )
     search = table([{"val_accuracy": 0.9, "flops": 100}], run="s")
-    study = RunMeta("t", Path("t"), DesignSpace.from_dict(SPACE), {"sampler": "grid"}, plan=plan)
+    study = RunMeta("t", Path("t"), DesignSpace.from_dict(SPACE), run_options(sampler="grid"), plan=plan)
     return plan, build_report_data([run_meta("s"), study], [search, table(rows, run="t")], [history])
 
 
@@ -313,7 +330,7 @@ def test_study_info_of_a_tradeoff_run() -> None:
 
 def test_study_info_without_results() -> None:
     plan = TradeoffPlan.family(TINY, "cardinality", [1, 2], "bottleneck_width", match="flops", seeds=2)
-    study = RunMeta("t", Path("t"), DesignSpace.from_dict(SPACE), {}, plan=plan)
+    study = RunMeta("t", Path("t"), DesignSpace.from_dict(SPACE), run_options(), plan=plan)
     rows = [{"name": plan.members[0].arch.name, "seed": 0, "state": "RUNNING"}]
     (info,) = study_infos(build_report_data([study], [table(rows, run="t")]))
     assert info.best is None and [m.pending for m in info.members] == [2, 2]
@@ -324,13 +341,121 @@ def test_study_info_without_results() -> None:
 def test_tradeoff_section_leads_the_page() -> None:
     _, report = study_data()
     page = render_html(analyse(report))
-    assert (
-        page.index("<section id=run>") < page.index("<section id=study>") < page.index("<section id=pareto>")
-    )
-    assert page.index("href=#run>") < page.index("href=#study>") < page.index("href=#pareto>")
-    for view in ("id=plot-study-0", "id=plot-study-curves-0", "<table class=study>", "<tr class=best>"):
+    sections = [page.index(f'<section id="{anchor}">') for anchor in ("run", "study", "pareto")]
+    assert sections == sorted(sections)
+    links = [page.index(f'href="#{anchor}"') for anchor in ("run", "study", "pareto")]
+    assert links == sorted(links)
+    for view in (
+        'id="plot-study-0"',
+        'id="plot-study-curves-0"',
+        '<table class="study">',
+        '<tr class="best">',
+    ):
         assert view in page
     assert "C=2 beats C=1" in page and "<th>trade-off study</th>" in page
     assert EVIL not in page and html.escape(EVIL) in page  # the failure message is shown as text
     plain = render_html(analyse(data([{"val_accuracy": 0.9, "flops": 100}])))
-    assert "id=study" not in plain and "plot-study" not in plain and "Trade-off study" not in plain
+    assert 'id="study"' not in plain and "plot-study" not in plain and "Trade-off study" not in plain
+
+
+# ----------------------------------------------------------------------------------- figures and the page
+
+
+def test_trials_info_holds_each_trial_once_as_plain_values() -> None:
+    report = data(
+        [
+            {"val_accuracy": 0.9, "flops": 1_234_567, "params": 2_500_000},
+            {"val_accuracy": None, "flops": 80, "state": "FAIL", "error": f"NaN {EVIL}"},
+        ]
+    )
+    info = trials_info(report)
+    assert len(info.keys) == len(info.headings) == len(info.rows[0])
+    row = dict(zip(info.keys, info.rows[0], strict=True))
+    assert (row["gflops"], row["mparams"], row["pareto"], row["width"]) == (0.00123457, 2.5, True, 4)
+    failed = dict(zip(info.keys, info.rows[1], strict=True))
+    assert (failed["val_accuracy"], failed["reason"], failed["latency_ms"]) == (None, f"NaN {EVIL}", None)
+    assert info.keys[info.pareto] == "pareto" and info.order == table_order(report) == (0, 1)
+
+
+def test_figures_render_from_their_info_alone() -> None:
+    _, report = study_data()
+    info = analyse(report)
+    (study,) = info.studies
+    figures = [
+        *(pareto_figure(p) for p in info.pareto),
+        tradeoff_figure(info.tradeoff),
+        *(edf_figure(e) for e in info.edfs),
+        importance_figure(info.importance),
+        curves_figure(info.curves),
+        study_figure(study),
+        study_curves_figure(study),
+    ]
+    for fig in figures:
+        if fig is not None:
+            shown = json.loads(fig.to_json())
+            assert shown["data"] and EVIL not in str(shown)  # user strings reach Plotly escaped
+    assert sum(fig is not None for fig in figures) >= 6
+    empty = data([{"val_accuracy": 0.9, "flops": 100}])
+    assert curves_figure(curves_info(empty)) is None
+    assert tradeoff_figure(tradeoff_info(data([{"state": "FAIL", "flops": 10}]))) is None
+    assert edf_figure(edf_info(empty, "cardinality")) is None
+    assert importance_figure(tuple(importance_infos(empty))) is None
+
+
+@pytest.mark.parametrize("name", [TEMPLATE, SCRIPT, STYLE])
+def test_page_files_ship_as_package_data(name: str) -> None:
+    assert resources.files("nas_resnext.report").joinpath(name).is_file()
+    assert asset(name).strip()
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["nas_resnext.report"]
+    assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+
+
+class _Elements(HTMLParser):
+    """The page's script and style elements (attributes, content) and every event-handler attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self.styles: list[str] = []
+        self.handlers: list[str] = []
+        self._open: str | None = None
+        self._attrs: dict[str, str | None] = {}
+        self._parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handlers += [name for name, _ in attrs if name.startswith("on")]
+        if tag in ("script", "style"):
+            self._open, self._attrs, self._parts = tag, dict(attrs), []
+
+    def handle_data(self, data: str) -> None:
+        if self._open:
+            self._parts.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == self._open:
+            content = "".join(self._parts)
+            if tag == "script":
+                self.scripts.append((self._attrs, content))
+            else:
+                self.styles.append(content)
+            self._open = None
+
+
+def test_page_scripts_are_plotly_the_data_and_the_report_script() -> None:
+    from plotly.offline import get_plotlyjs
+
+    _, report = study_data()
+    info = analyse(report)
+    elements = _Elements()
+    elements.feed(render_html(info))
+    (plotly_js, trials, figures, script) = elements.scripts
+    assert plotly_js == ({}, get_plotlyjs())
+    assert trials[0] == {"id": "report-data", "type": "application/json"}
+    assert json.loads(trials[1])["order"] == list(info.trials.order)
+    assert figures[0] == {"id": "report-figures", "type": "application/json"}
+    assert [f["id"] for f in json.loads(figures[1])][:2] == ["plot-study-0", "plot-study-curves-0"]
+    assert script[0] == {} and script[1].strip() == asset(SCRIPT).strip()
+    assert [style.strip() for style in elements.styles] == [asset(STYLE).strip()]
+    assert elements.handlers == []

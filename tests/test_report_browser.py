@@ -3,7 +3,7 @@ and user strings (architecture names, error messages, the space's description) n
 
 from __future__ import annotations
 
-import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,11 +11,13 @@ from typing import Any
 
 import optuna
 import pytest
-import yaml
+from conftest import TINY_NAME, TINY_SPACE
+from plotly.offline import get_plotlyjs
 
 from nas_resnext.architecture import Architecture
 from nas_resnext.cli import main
 from nas_resnext.report import write_report
+from nas_resnext.rundir import RunDirectory, RunOptions
 from nas_resnext.search.study import architecture_attrs
 from nas_resnext.space import DesignSpace
 from nas_resnext.tradeoff.plan import TradeoffPlan
@@ -35,36 +37,28 @@ IMG_TAG = "<img src=x onerror=window.__xss=1>"
 
 
 def make_run(path: Path, name: str, evil: bool = False, seed: int = 0) -> Path:
-    """A real run directory: resolved space.yaml, run.json and an Optuna SQLite study with trials."""
+    """A real run directory: the resolved space, the run's options and an Optuna study with trials."""
     description = f"space {SCRIPT_TAG} {IMG_TAG}" if evil else "a test space"
     space = DesignSpace.from_dict(
         {
+            **TINY_SPACE,
             "name": IMG_TAG if evil else name,
             "description": description,
-            "template": "cifar",
-            "resolution": 8,
-            "num_classes": 10,
-            "in_channels": 1,
-            "stem_width": 4,
-            "dataset": "digits",
             "axes": {"depth": [1, 2], "width": [2, 4], "cardinality": [1, 2, 4], "bottleneck_width": [1, 2]},
-            "budget": {"max_gflops": 0.01},
         }
     )
-    path.mkdir(parents=True)
-    (path / "space.yaml").write_text(yaml.safe_dump(space.to_dict(), sort_keys=False))
-    options = {
-        "trials": 14,
-        "sampler": "random",
-        "scheduler": "moasha",
-        "seed": seed,
-        "hardware": "x86_64 2 CPUs",
-    }
-    options["versions"] = {"optuna": optuna.__version__}
-    options["wall_seconds"] = 75.0
-    (path / "run.json").write_text(json.dumps(options))
+    options = RunOptions(
+        trials=14,
+        sampler="random",
+        scheduler="moasha",
+        seed=seed,
+        hardware="x86_64 2 CPUs",
+        versions={"optuna": optuna.__version__},
+        wall_seconds=75.0,
+    )
+    run = RunDirectory.create(path, space, options)
     study = optuna.create_study(
-        storage=f"sqlite:///{path / 'study.db'}", study_name=space.name, directions=["maximize", "minimize"]
+        storage=run.storage_url, study_name=space.name, directions=["maximize", "minimize"]
     )
     number = 0
     for depth in (1, 2):
@@ -131,29 +125,22 @@ def make_run(path: Path, name: str, evil: bool = False, seed: int = 0) -> Path:
 
 def make_tradeoff_run(path: Path) -> Path:
     """A real trade-off run directory: a run over C = 1, 2, 4 at matched FLOPs, two seeds each, one failed."""
-    reference = Architecture.from_name("X-11-1x4d-w4-s4-r8-i1")  # cifar, 8 px, 1 channel, 10 classes
+    reference = Architecture.from_name(TINY_NAME)
     plan = TradeoffPlan.family(
         reference, "cardinality", [1, 2, 4], "bottleneck_width", match="flops", seeds=2
     )
     space = DesignSpace.from_dict(
         {
+            **TINY_SPACE,
             "name": "study",
             "description": plan.describe(),
-            "template": "cifar",
-            "resolution": 8,
-            "num_classes": 10,
-            "in_channels": 1,
-            "stem_width": 4,
-            "dataset": "digits",
             "axes": {"depth": [1], "width": [4], "cardinality": [1, 2, 4], "bottleneck_width": [1, 2, 4]},
         }
     )
-    path.mkdir(parents=True)
-    (path / "space.yaml").write_text(yaml.safe_dump(space.to_dict(), sort_keys=False))
-    (path / "run.json").write_text(json.dumps({"kind": "tradeoff", "sampler": "grid", "scheduler": "fifo"}))
-    plan.save(path)
+    options = RunOptions(trials=plan.trials, sampler="grid", scheduler="fifo", seed=0)
+    run = RunDirectory.create(path, space, options, plan=plan.to_dict())
     study = optuna.create_study(
-        storage=f"sqlite:///{path / 'study.db'}", study_name=space.name, directions=["maximize", "minimize"]
+        storage=run.storage_url, study_name=space.name, directions=["maximize", "minimize"]
     )
     for seed in plan.seed_values:
         for k, member in enumerate(plan.members):
@@ -220,6 +207,7 @@ def rendered_plots(page: Any) -> tuple[int, int]:
     )
 
 
+@pytest.mark.browser
 def test_report_renders_every_view_offline(tmp_path: Path, browser: Any) -> None:
     runs = [make_run(tmp_path / "run-a", "tiny"), make_run(tmp_path / "run-b", "tiny", seed=1)]
     report = write_report(runs, tmp_path / "report.html")
@@ -243,10 +231,14 @@ def test_report_renders_every_view_offline(tmp_path: Path, browser: Any) -> None
     assert page.locator("#page-next").is_disabled() and page.locator("#page-prev").is_disabled()
     assert errors == []
     assert requests == []
-    # plotly.js is embedded exactly once
-    assert report.read_text().count("plotly.js v") <= 2  # the licence banner of the one bundle
+    # plotly.js is embedded exactly once: its licence banner ("plotly.js v4.1.1") occurs once in the bundle
+    bundle = get_plotlyjs()
+    banner = re.search(r"plotly\.js v[0-9.]+", bundle)
+    assert banner is not None and bundle.count(banner.group()) == 1
+    assert report.read_text().count(banner.group()) == 1
 
 
+@pytest.mark.browser
 def test_user_strings_never_execute(tmp_path: Path, browser: Any) -> None:
     run = make_run(tmp_path / IMG_TAG.replace("/", ""), "evil", evil=True)
     report = write_report([run], tmp_path / "evil.html")
@@ -266,6 +258,7 @@ def test_user_strings_never_execute(tmp_path: Path, browser: Any) -> None:
     assert errors == []
 
 
+@pytest.mark.browser
 def test_tradeoff_report_leads_with_the_study(tmp_path: Path, browser: Any) -> None:
     report = write_report([make_tradeoff_run(tmp_path / "tradeoff")], tmp_path / "tradeoff.html")
     page, errors, requests = open_report(browser, report)

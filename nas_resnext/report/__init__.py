@@ -1,17 +1,20 @@
 """The interactive HTML report of one or more search or trade-off runs: ``write_report(run_dirs) -> path``.
 
-A trade-off run (one holding ``tradeoff.json``) leads with its study: the reading, error per member, the
-members' table and their learning curves.
+Loading (``data``) reads the run directories into one ``ReportData``; each view (``views/<view>.py``)
+computes a typed info from it and maps that info to a figure; ``page`` assembles the page from a template
+and the page's own script and style, shipped as package data. A trade-off run leads with its study: the
+reading, error per member, the members' table and their learning curves.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from nas_resnext.report.analysis import RUN_DIRECTORY_HOLDS, ReportData, ReportInfo, analyse, load_report_data
+from nas_resnext.atomic import write_text_atomic
+from nas_resnext.report.data import ReportData, load_report_data
+from nas_resnext.report.views import ReportInfo, analyse
 
 __all__ = [
-    "RUN_DIRECTORY_HOLDS",
     "ReportData",
     "ReportInfo",
     "analyse",
@@ -40,11 +43,9 @@ def write_report(run_dirs: list[Path], output: Path | None = None) -> Path:
 
 def render_report(data: ReportData, output: Path) -> Path:
     """Write the report of already loaded trials (e.g. a table built in memory) to ``output``."""
-    from nas_resnext.report.rendering import render_html
+    from nas_resnext.report.page import render_html
 
     page = render_html(analyse(data))
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(output)
+    write_text_atomic(output, page)
     return output

@@ -1,0 +1,211 @@
+"""Cardinality against width at matched complexity: accuracy per C within bins of similar GFLOPs.
+
+This answers the question ResNeXt asks of a budget: spend it on more groups (cardinality C) or on wider
+ones. (The ``nas_resnext.tradeoff`` package runs controlled studies of the same question; this view reads
+a search's trials.)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from nas_resnext.report.data import ReportData
+from nas_resnext.report.views.plotting import color
+
+
+class CardinalityStats(NamedTuple):
+    cardinality: int
+    n: int
+    mean: float
+    std: float
+    ci_low: float
+    ci_high: float
+    group_widths: tuple[int, ...]
+    bottleneck_widths: tuple[int, ...]
+
+
+class ComplexityBin(NamedTuple):
+    low_gflops: float
+    high_gflops: float
+    groups: tuple[CardinalityStats, ...]
+
+
+class TradeoffInfo(NamedTuple):
+    bins: tuple[ComplexityBin, ...]  # every bin that holds a COMPLETE trial
+    slope: float | None  # accuracy change (points of %) per doubling of C at matched complexity
+    ci_low: float | None
+    ci_high: float | None
+    n: int  # trials in bins that compare at least two cardinalities
+    answer: str
+
+
+def tradeoff_info(
+    data: ReportData, ratio: float = math.sqrt(2), resamples: int = 1000, confidence: float = 0.9
+) -> TradeoffInfo:
+    """Accuracy against cardinality within complexity bins (factor ``ratio`` wide), with bootstrap CIs.
+
+    The answer is the pooled within-bin least-squares slope of accuracy on log2(C): bins remove the
+    complexity difference, so a positive slope says "at this budget spend it on cardinality", a negative one
+    "on width (fewer, wider groups)". Its CI comes from resampling trials within each bin.
+    """
+    table = data.table
+    done = table[(table["state"] == "COMPLETE") & table["val_accuracy"].notna() & table["flops"].notna()]
+    done = done[done["cardinality"].notna()]
+    if done.empty:
+        return TradeoffInfo((), None, None, None, 0, "Not enough data: no completed trials.")
+    flops = done["flops"].astype(float).to_numpy()
+    bin_of = np.floor(np.log(flops) / np.log(ratio)).astype(int)
+    rng = np.random.default_rng(0)
+    bins, samples = [], []
+    for b in np.unique(bin_of):
+        part = done[bin_of == b]
+        groups = tuple(
+            _cardinality_stats(int(c), part[part["cardinality"] == c], rng, resamples, confidence)
+            for c in sorted(part["cardinality"].astype(int).unique())
+        )
+        bins.append(ComplexityBin(ratio**b / 1e9, ratio ** (b + 1) / 1e9, groups))
+        if len(groups) >= 2:
+            samples.append(
+                (np.log2(part["cardinality"].astype(float).to_numpy()), part["val_accuracy"].to_numpy() * 100)
+            )
+    n = sum(len(x) for x, _ in samples)
+    if not samples or n < 6:
+        return TradeoffInfo(
+            tuple(bins),
+            None,
+            None,
+            None,
+            n,
+            "Not enough data: fewer than 6 completed trials share a complexity bin with a trial of another "
+            f"cardinality ({n} do). Run more trials to compare C and width at matched complexity.",
+        )
+    slope = _pooled_slope(samples)
+    boot = []
+    for _ in range(resamples):
+        drawn = []
+        for x, y in samples:
+            pick = rng.integers(0, len(x), len(x))
+            drawn.append((x[pick], y[pick]))
+        value = _pooled_slope(drawn)
+        if value is not None:
+            boot.append(value)
+    alpha = (1 - confidence) / 2
+    low, high = (float(v) for v in np.quantile(boot, [alpha, 1 - alpha]))
+    where = f"{n} trials in {len(samples)} complexity bin{'s' if len(samples) > 1 else ''}"
+    interval = (
+        f"{slope:+.2f} points of accuracy per doubling of C "
+        f"({confidence:.0%} CI {low:+.2f} to {high:+.2f}; {where})"
+    )
+    if low > 0:
+        answer = f"At matched complexity, more cardinality helped: {interval}. Spend the budget on C."
+    elif high < 0:
+        answer = (
+            f"At matched complexity, more cardinality hurt: {interval}. "
+            "Spend the budget on width (fewer, wider groups)."
+        )
+    else:
+        answer = (
+            f"At matched complexity the data do not separate C from width: {interval}; "
+            "the interval includes 0."
+        )
+    return TradeoffInfo(tuple(bins), slope, low, high, n, answer)
+
+
+def _pooled_slope(samples: list[tuple[np.ndarray, np.ndarray]]) -> float | None:
+    sxy = sxx = 0.0
+    for x, y in samples:
+        xc = x - x.mean()
+        sxy += float(xc @ (y - y.mean()))
+        sxx += float(xc @ xc)
+    return sxy / sxx if sxx > 0 else None
+
+
+def _cardinality_stats(
+    cardinality: int, part: pd.DataFrame, rng: np.random.Generator, resamples: int, confidence: float
+) -> CardinalityStats:
+    accuracy = part["val_accuracy"].to_numpy() * 100
+    mean = float(accuracy.mean())
+    std = float(accuracy.std(ddof=1)) if len(accuracy) > 1 else 0.0
+    if len(accuracy) > 1:
+        means = rng.choice(accuracy, (resamples, len(accuracy))).mean(axis=1)
+        alpha = (1 - confidence) / 2
+        low, high = (float(v) for v in np.quantile(means, [alpha, 1 - alpha]))
+    else:
+        low = high = mean
+    return CardinalityStats(
+        cardinality,
+        len(accuracy),
+        mean,
+        std,
+        low,
+        high,
+        tuple(sorted(int(v) for v in part["group_width"].dropna().unique())),
+        tuple(sorted(int(v) for v in part["bottleneck_width"].dropna().unique())),
+    )
+
+
+def tradeoff_figure(info: TradeoffInfo) -> Any | None:
+    """Mean accuracy and its CI per C, one line per complexity bin; beside it the same against C·d."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    if not info.bins:
+        return None
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("accuracy vs cardinality C", "accuracy vs group width C·d"),
+        horizontal_spacing=0.1,
+    )
+    for k, b in enumerate(info.bins):
+        bin_color = color(k)
+        name = f"{b.low_gflops:.3g}–{b.high_gflops:.3g} GFLOPs"
+        means = [g.mean for g in b.groups]
+        error = {
+            "type": "data",
+            "symmetric": False,
+            "array": [g.ci_high - g.mean for g in b.groups],
+            "arrayminus": [g.mean - g.ci_low for g in b.groups],
+        }
+        hover = [
+            f"C={g.cardinality}, n={g.n}<br>mean {g.mean:.2f}% ± {g.std:.2f} (std)<br>"
+            f"90% CI {g.ci_low:.2f}–{g.ci_high:.2f}<br>"
+            f"C·d {list(g.group_widths)}, d {list(g.bottleneck_widths)}"
+            for g in b.groups
+        ]
+        common = {"y": means, "error_y": error, "hovertext": hover, "hoverinfo": "text", "legendgroup": name}
+        fig.add_trace(
+            go.Scatter(
+                x=[g.cardinality for g in b.groups],
+                mode="lines+markers",
+                name=name,
+                line={"color": bin_color},
+                **common,
+            ),
+            row=1,
+            col=1,
+        )
+        group_width = [
+            float(np.exp(np.mean(np.log(g.group_widths)))) if g.group_widths else None for g in b.groups
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=group_width,
+                mode="markers",
+                name=name,
+                showlegend=False,
+                marker={"color": bin_color},
+                **common,
+            ),
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(type="log", dtick=math.log10(2), title_text="cardinality C", row=1, col=1)
+    fig.update_xaxes(type="log", title_text="group width C·d (geometric mean)", row=1, col=2)
+    fig.update_yaxes(title_text="val accuracy (%), mean and 90% CI", row=1, col=1)
+    fig.update_layout(title="C vs width at matched complexity (bins of a factor √2 in GFLOPs)", height=460)
+    return fig

@@ -1,0 +1,103 @@
+"""Design-space error EDFs: the share of models below each error, per sub-space, complexity-normalised."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from nas_resnext.report.data import ReportData
+from nas_resnext.report.views.plotting import color, text
+
+
+class EdfCurve(NamedTuple):
+    label: str
+    n: int
+    errors: tuple[float, ...]  # sorted error (1 - accuracy)
+    cdf: tuple[float, ...]  # normalised cumulative weight at each error
+
+
+class EdfInfo(NamedTuple):
+    grouping: str  # "cardinality", "depths" or "run"
+    curves: tuple[EdfCurve, ...]
+    note: str
+
+
+def edf_info(data: ReportData, grouping: str, bins: int = 8) -> EdfInfo:
+    """Complexity-normalised error EDFs of sub-spaces (Radosavovic et al., 2019).
+
+    Each trial is weighted so that every sub-space's distribution over log-FLOPs bins matches the pooled
+    one: weight = pooled share of the trial's bin / the sub-space's count in that bin. Bins a sub-space has
+    no trial in are left out of its curve and the rest renormalised.
+    """
+    table = data.table
+    done = table[(table["state"] == "COMPLETE") & table["val_accuracy"].notna() & table["flops"].notna()]
+    done = done[done[grouping].notna()]
+    if done[grouping].nunique() < 2:
+        return EdfInfo(grouping, (), f"Needs completed trials in at least two groups by {grouping}.")
+    log_flops = np.log(done["flops"].astype(float).to_numpy())
+    low, high = log_flops.min(), log_flops.max()
+    if high > low:
+        bin_of = np.minimum(((log_flops - low) / (high - low) * bins).astype(int), bins - 1)
+    else:
+        bin_of = np.zeros(len(done), dtype=int)
+    pooled = np.bincount(bin_of, minlength=bins) / len(done)
+    curves = []
+    keys = done[grouping].to_numpy()
+    for key in _sorted_keys(done[grouping].unique()):
+        mine = keys == key
+        counts = np.bincount(bin_of[mine], minlength=bins)
+        weights = pooled[bin_of[mine]] / counts[bin_of[mine]]
+        weights = weights / weights.sum()
+        errors = 1.0 - done.loc[mine, "val_accuracy"].to_numpy()
+        order = np.argsort(errors, kind="stable")
+        label = f"{_group_label(grouping, key)} (n={int(mine.sum())})"
+        curves.append(
+            EdfCurve(
+                label,
+                int(mine.sum()),
+                tuple(float(e) for e in errors[order]),
+                tuple(float(c) for c in np.cumsum(weights[order])),
+            )
+        )
+    note = "Weighted so that each group's GFLOPs distribution matches the pooled one (8 log-spaced bins)."
+    return EdfInfo(grouping, tuple(curves), note)
+
+
+def _sorted_keys(keys: Any) -> list[Any]:
+    try:
+        return sorted(keys, key=lambda k: (float(k), str(k)))
+    except (TypeError, ValueError):
+        return sorted(keys, key=str)
+
+
+def _group_label(grouping: str, key: Any) -> str:
+    return {"cardinality": f"C={key}", "depths": f"depths {key}"}.get(grouping, str(key))
+
+
+def edf_figure(edf: EdfInfo) -> Any | None:
+    """One step line per group; None when there is nothing to compare (the page shows the note)."""
+    import plotly.graph_objects as go
+
+    if not edf.curves:
+        return None
+    fig = go.Figure()
+    for k, curve in enumerate(edf.curves):
+        # A line is one SVG path however many points it has; WebGL only pays off for markers.
+        fig.add_trace(
+            go.Scatter(
+                x=[round(e, 5) for e in curve.errors],
+                y=[round(c, 5) for c in curve.cdf],
+                mode="lines",
+                line={"shape": "hv", "color": color(k)},
+                name=text(curve.label),
+                hovertemplate=f"{text(curve.label)}<br>error %{{x:.2%}}<br>EDF %{{y:.3f}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"Error EDF by {text(edf.grouping)} (complexity-normalised)",
+        xaxis={"title": "validation error (1 − accuracy)", "tickformat": ".0%"},
+        yaxis={"title": "cumulative share of models", "range": [0, 1.02]},
+        height=420,
+    )
+    return fig
