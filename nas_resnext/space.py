@@ -413,6 +413,29 @@ class DesignSpace:
         depths = [d.values[-1] for d in self.depths]
         return self.architecture(depths, *(r.values[-1] for r in self.axis_ranges.values()))
 
+    def reference_architecture(self, **overrides: Any) -> Architecture:
+        """The space's reference architecture, where a trade-off study on it starts: the middle value of
+        each axis (the lower middle of an even count) and the space's fixed fields. ``overrides`` replace
+        any field (``None`` ones are ignored); resolution and classes the space leaves open follow the
+        template."""
+
+        def middle(values: tuple[int, ...]) -> int:
+            return values[(len(values) - 1) // 2]
+
+        fields: dict[str, Any] = {
+            "template": self.template,
+            "depths": tuple(middle(d.values) for d in self.depths),
+            "width": middle(self.width.values),
+            "cardinality": middle(self.cardinality.values),
+            "bottleneck_width": middle(self.bottleneck_width.values),
+            "stem_width": self.stem_width,
+            "num_classes": self.num_classes,
+            "in_channels": self.in_channels,
+            "resolution": self.resolution,
+        }
+        fields.update((name, value) for name, value in overrides.items() if value is not None)
+        return Architecture(**fields)
+
     def random_architecture(self, rng: random.Random) -> Architecture:
         if self.shared_depth:
             depths = (rng.choice(self.depths[0].values),) * len(self.depths)

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from nas_resnext.architecture import Architecture
 from nas_resnext.cli import main
+from nas_resnext.cli.common import flag_name
+from nas_resnext.errors import ConfigError
+from nas_resnext.rundir import RunDirectory, RunOptions
+from nas_resnext.settings import TrainSettings
+from nas_resnext.space import DesignSpace
+from nas_resnext.tradeoff import TradeoffPlan, runner
+from nas_resnext.tradeoff.runner import create_tradeoff_run, resume_tradeoff
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = str(ROOT / "search_spaces" / "digits_demo.yaml")
@@ -51,6 +59,18 @@ def test_count_json_has_name_complexity_and_fields(capsys: pytest.CaptureFixture
     assert data["template"] == "cifar" and data["depths"] == [3, 3, 3] and data["num_classes"] == 100
     assert (data["cardinality"], data["bottleneck_width"], data["group_width"]) == (8, 64, 512)
     assert data["params"] > 34_400_000 and data["method"] == "analytic"
+
+
+def test_count_json_keys_and_their_order(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run_cli(capsys, "count", "--preset", "resnext50_32x4d", "--json")
+    assert list(json.loads(out)) == [
+        *("name", "template", "depths", "width", "cardinality", "bottleneck_width", "stem_width"),
+        *("num_classes", "in_channels", "resolution", "group_width", "layers", "params", "flops", "method"),
+    ]
+
+
+def test_flag_names_follow_field_names() -> None:
+    assert flag_name("bottleneck_width") == "--bottleneck-width" and flag_name("lr") == "--lr"
 
 
 def test_count_defaults_per_template(capsys: pytest.CaptureFixture[str]) -> None:
@@ -140,6 +160,52 @@ def test_count_methods_agree(capsys: pytest.CaptureFixture[str]) -> None:
         (
             ["space", "missing.yaml"],
             "nas-resnext space: error: space: got 'missing.yaml'; allowed: an existing YAML",
+        ),
+        (
+            ["tradeoff", "--plan", "--preset", "resnet50", "--cardinalities", "1,x"],
+            "nas-resnext tradeoff: error: --cardinalities: got '1,x'; allowed: integers separated by ','",
+        ),
+        (
+            [
+                *(
+                    "tradeoff",
+                    "--plan",
+                    "--dataset",
+                    "digits",
+                    "--preset",
+                    "resnet50",
+                    "--cardinalities",
+                    "1,2",
+                ),
+                *("--in-channels", "3"),
+            ],
+            "nas-resnext tradeoff: error: --in-channels: got 3; allowed: 1 (what the digits data set holds)",
+        ),
+        (
+            ["tradeoff", "--plan", DIGITS, "--cardinalities", "1,2", "--num-classes", "5"],
+            "nas-resnext tradeoff: error: --num-classes: got 5; allowed: 10 (what the digits data set holds)",
+        ),
+        (
+            ["tradeoff", "--plan", DIGITS, "--cardinalities", "1,2", "--width", "0"],
+            "nas-resnext tradeoff: error: --width: got 0; allowed: an integer >= 1",
+        ),
+        (
+            ["tradeoff", "--plan", DIGITS, "--preset", "resnet50", "--cardinalities", "1,2"],
+            "nas-resnext tradeoff: error: --preset: got 'resnet50'; allowed: no preset with a space file",
+        ),
+        (
+            ["tradeoff", "--resume", "/no/such/run"],
+            "nas-resnext tradeoff: error: --resume: got '/no/such/run'; allowed: a run directory made by "
+            "nas-resnext tradeoff",
+        ),
+        (
+            ["search", "--resume", "/no/such/run"],
+            "nas-resnext search: error: --resume: got '/no/such/run'; allowed: a run directory made by "
+            "nas-resnext search or tradeoff",
+        ),
+        (
+            ["train", "--dataset", "digits", "--num-classes", "3"],
+            "nas-resnext train: error: --num-classes: got 3; allowed: 10 (what the digits data set holds)",
         ),
     ],
 )
@@ -232,18 +298,120 @@ def test_bad_space_file_names_file_and_key(tmp_path: Path, capsys: pytest.Captur
     )
 
 
-@pytest.mark.parametrize("command", ["count", "tradeoff", "space"])
-def test_help_has_examples(command: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "nas_resnext.cli", command, "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
+@pytest.mark.parametrize("command", ["count", "tradeoff", "space", "train", "search", "report"])
+def test_help_has_examples(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    code, out, _ = run_cli(capsys, command, "--help")
+    assert code == 0
+    assert "examples:" in out and f"nas-resnext {command}" in out
+
+
+# -- a space's reference -----------------------------------------------------------------------------
+
+
+def test_a_spaces_reference_is_the_middle_of_each_axis_and_flags_override_it() -> None:
+    space = DesignSpace.from_file(DIGITS)
+    reference = space.reference_architecture()
+    # depth 1,2 -> 1; width 8,16,24,32 -> 16; C 1,2,4,8 -> 2; d 2..16 (15 values) -> the 8th
+    assert (reference.depths, reference.width, reference.cardinality) == ((1, 1, 1), 16, 2)
+    assert reference.bottleneck_width == space.bottleneck_width.values[7]
+    assert (reference.template, reference.in_channels, reference.resolution) == ("cifar", 1, 16)
+    assert reference.stem_width == space.stem_width
+    assert space.reference_architecture(width=32, cardinality=None).replace(width=16) == reference
+    # A field the space leaves open follows the template, also a template given as an override.
+    open_space = DesignSpace.from_dict({**space.to_dict(), "resolution": None, "num_classes": None})
+    grown = open_space.reference_architecture(template="imagenet", depths=(1, 1, 1, 1))
+    assert (grown.resolution, grown.num_classes) == (224, 1000)
+
+
+def test_tradeoff_plan_on_a_space_starts_from_its_reference(capsys: pytest.CaptureFixture[str]) -> None:
+    reference = DesignSpace.from_file(DIGITS).reference_architecture()
+    code, out, _ = run_cli(capsys, "tradeoff", "--plan", DIGITS, "--cardinalities", "2,4", "--json")
+    first = json.loads(out)["rows"][0]
+    assert code == 0 and first["name"] == reference.name and first["width"] == 16
+    code, out, _ = run_cli(
+        capsys, "tradeoff", "--plan", DIGITS, "--cardinalities", "2,4", "--width", "8", "--json"
     )
-    assert result.returncode == 0
-    assert "examples:" in result.stdout and f"nas-resnext {command}" in result.stdout
+    assert code == 0 and json.loads(out)["rows"][0]["name"] == reference.replace(width=8).name
+
+
+# -- resuming a trade-off study (no training here: the bad input stops before it) ----------------------
+
+
+def _study(tmp_path: Path, seeds: int = 2) -> Path:
+    reference = Architecture("cifar", (1, 1, 1), width=4, bottleneck_width=2, stem_width=4, resolution=8)
+    plan = TradeoffPlan.family(reference, "cardinality", [1, 2], "bottleneck_width", "flops", seeds=seeds)
+    space = plan.design_space("study", "digits", None, TrainSettings(epochs=1))
+    options = RunOptions(trials=plan.trials, sampler="grid", scheduler="fifo", seed=0)
+    return create_tradeoff_run(tmp_path / "study", plan, space, options).path
+
+
+def test_resume_tradeoff_grows_the_seeds_and_keeps_the_rest(tmp_path: Path) -> None:
+    path = _study(tmp_path)
+    run = RunDirectory(path)
+    before = TradeoffPlan.load(run)
+    plan, space, options = resume_tradeoff(run)
+    assert plan == before and space == run.load_space() and options == run.load_options()
+    plan, _, _ = resume_tradeoff(run, 3)
+    assert plan.seeds == 3 and plan.members == before.members and TradeoffPlan.load(run) == plan
+    with pytest.raises(ConfigError) as info:
+        resume_tradeoff(run, 2)
+    assert (info.value.field, info.value.value) == ("seeds", 2)
+    assert TradeoffPlan.load(run).seeds == 3
+
+
+def test_resume_tradeoff_refuses_a_search_run(tmp_path: Path) -> None:
+    path = _study(tmp_path)
+    RunDirectory(path).plan_file.unlink()  # what is left is a search's run directory
+    with pytest.raises(ConfigError, match=r"--resume: got .*tradeoff\.json"):
+        resume_tradeoff(RunDirectory(path))
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["tradeoff", "--resume", "{run}", "--seeds", "1"],
+            "--seeds: got 1; allowed: at least the study's 2 seeds",
+        ),
+        (
+            ["tradeoff", "--resume", "{run}", "--cardinalities", "1,2"],
+            "--cardinalities: got '1,2'; allowed: only",
+        ),
+        (["tradeoff", "--resume", "{run}", "--cpus-per-trial", "-1"], "--cpus-per-trial: got -1.0"),
+        (
+            ["search", "--resume", "{run}", "--trials", "4"],
+            "--trials: got 4; allowed: nothing for a trade-off",
+        ),
+        (["search", "--resume", "{run}", "--epochs", "4"], "--epochs: got 4; allowed: only --trials"),
+    ],
+)
+def test_bad_resume_input_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], line: str
+) -> None:
+    path = _study(tmp_path)
+    files = {p.name: p.read_bytes() for p in path.iterdir()}
+    code, out, err = run_cli(capsys, *(a.format(run=path) for a in argv))
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and line in err, err
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == files
 
 
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys)
     assert code == 2 and "COMMAND" in out
+
+
+def test_run_tradeoff_leaves_the_callers_options_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _study(tmp_path)
+    plan, space, options = resume_tradeoff(RunDirectory(path), 3)
+    seen = []
+
+    def fake_run_study(run, space, options, *args, **kwargs):  # records what the study would run with
+        seen.append(options)
+        return type("Outcome", (), {"trials": []})()
+
+    monkeypatch.setattr(runner, "run_study", fake_run_study)
+    runner.run_tradeoff(RunDirectory(path), plan, space, options, stream=None)
+    assert seen[0].trials == plan.trials == 6 and options.trials == 4

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
+import re
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from nas_resnext.cli import main
+from nas_resnext.settings import TrainSettings
 
 # The README's command: a small cifar-template ResNeXt on the bundled digits.
 DIGITS_COMMAND = [
@@ -47,17 +52,72 @@ def test_documented_digits_command_reaches_95_percent(capsys) -> None:
     assert len(result["history"]) == 8
 
 
+PROGRESS_LINE = re.compile(
+    r"epoch (\d+)/2  train loss \d+\.\d{3}  val loss \d+\.\d{3}  val acc \d+\.\d{2}%  [\d,]+ img/s  \d+ s"
+)
+
+
 def test_text_output_and_progress_bar(capsys) -> None:
     argv = [*TINY, "--dataset", "synthetic", "--resolution", "8", "--epochs", "2", "--num-classes", "3"]
     assert main(argv) == 0
     captured = capsys.readouterr()
-    assert "epoch 1/2" in captured.err and "epoch 2/2" in captured.err and "val acc" in captured.err
+    # Not a terminal: one plain line per epoch, no carriage returns to run the lines together in a log.
+    assert "\r" not in captured.err
+    lines = captured.err.splitlines()
+    assert [PROGRESS_LINE.fullmatch(line).group(1) for line in lines] == ["1", "2"], captured.err
     for label in ("val accuracy", "params", "FLOPs", "latency", "ms at batch 1", "training", "total time"):
         assert label in captured.out
     assert captured.out.startswith("X-11-2x2d-w4-s8-r8-k3  on synthetic")
 
     assert main([*argv, "-q"]) == 0
     assert capsys.readouterr().err == ""
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_one_live_bar(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setenv("COLUMNS", "160")
+    argv = [*TINY, "--dataset", "synthetic", "--resolution", "8", "--epochs", "2", "--num-classes", "3"]
+    assert main(argv) == 0
+    drawn = terminal.getvalue()
+    assert drawn.count("\n") == 1 and drawn.endswith("\n")  # every redraw returns to the start of one line
+    final = drawn.rstrip("\n").split("\r")[-1]
+    assert final.startswith("[####################] epoch 2/2  train loss ") and " img/s " in final
+    assert "val acc" in final and final.endswith(" s")
+    assert capsys.readouterr().out.startswith("X-11-2x2d-w4-s8-r8-k3  on synthetic")
+
+
+def help_entries(text: str) -> dict[str, str]:
+    """``--help`` entries by their first option, with wrapped help lines joined."""
+    entries: dict[str, str] = {}
+    option = None
+    for line in text.splitlines():
+        if line.startswith("  -"):
+            option = line.split()[0].rstrip(",")
+            entries[option] = line.strip()
+        elif option and line.startswith("   ") and line.strip():
+            entries[option] += " " + line.strip()
+        else:
+            option = None
+    return entries
+
+
+def test_help_shows_the_trainers_defaults(capsys) -> None:
+    assert main(["train", "--help"]) == 0
+    entries = help_entries(capsys.readouterr().out)
+    defaults = TrainSettings()
+    for field in dataclasses.fields(TrainSettings):
+        value = getattr(defaults, field.name)
+        if isinstance(value, (bool, tuple)):  # switches and lists have no "(default ...)" to show
+            continue
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        flag = "--" + field.name.replace("_", "-")
+        assert f"(default {shown})" in " ".join(entries[flag].split()), entries[flag]
 
 
 def test_training_flags_reach_the_trainer(capsys) -> None:

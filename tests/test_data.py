@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from nas_resnext.architecture import Architecture
 from nas_resnext.data import (
     DATASETS,
     Augmentation,
@@ -19,10 +20,49 @@ from nas_resnext.data import (
     random_crop,
     random_flip,
 )
+from nas_resnext.data.catalog import get_dataset
+from nas_resnext.data.check import check_architecture_fits
 from nas_resnext.data.cifar import CIFAR10, CIFAR100, read_cifar_file
+from nas_resnext.data.imagefolder import count_classes
 from nas_resnext.data.prepare import stratified_split
+from nas_resnext.data.registry import READERS
 from nas_resnext.errors import ConfigError
 from nas_resnext.settings import TrainSettings
+
+# -- the catalogue and the fit of an architecture ------------------------------------------------
+
+
+def test_every_catalogued_data_set_has_a_reader_and_a_consistent_entry() -> None:
+    assert set(READERS) == set(DATASETS)
+    for name, info in DATASETS.items():
+        assert get_dataset(name) is info and info.name == name
+        assert info.needs_data_dir == (name in ("cifar10", "cifar100", "imagefolder"))
+
+
+@pytest.mark.parametrize(
+    ("dataset", "fields", "message"),
+    [
+        ("digits", {"in_channels": 3}, "in_channels: got 3; allowed: 1 (what the digits data set holds)"),
+        ("digits", {"in_channels": 1, "num_classes": 5}, "num_classes: got 5; allowed: 10 (what the digits"),
+        ("cifar100", {}, "num_classes: got 10; allowed: 100 (what the cifar100 data set holds)"),
+        ("imagefolder", {"in_channels": 1}, "in_channels: got 1; allowed: 3"),
+    ],
+)
+def test_an_architecture_the_data_cannot_feed_is_bad_input(dataset: str, fields: dict, message: str) -> None:
+    arch = Architecture("cifar", (1, 1, 1), **fields)
+    with pytest.raises(ConfigError) as info:
+        check_architecture_fits(dataset, arch)
+    assert str(info.value).startswith(message)
+    assert info.value.field == message.split(":")[0]
+
+
+def test_a_data_set_that_leaves_a_field_open_takes_any_value() -> None:
+    check_architecture_fits("digits", Architecture("cifar", (1, 1, 1), in_channels=1))
+    check_architecture_fits("imagefolder", Architecture("cifar", (1, 1, 1), num_classes=7))
+    check_architecture_fits("synthetic", Architecture("cifar", (1, 1, 1), in_channels=5, num_classes=2))
+    with pytest.raises(ConfigError, match="dataset: got 'mnist'"):
+        check_architecture_fits("mnist", Architecture("cifar", (1, 1, 1)))
+
 
 # -- the held-out split --------------------------------------------------------------------------
 
@@ -260,6 +300,15 @@ def test_imagefolder_reads_class_folders_with_pillow(tmp_path: Path) -> None:
     labels = torch.cat([data.train.labels, data.val.labels])
     raw_red = images[labels == 0][:, 0]
     assert (raw_red.amax(dim=(1, 2)) - raw_red.amin(dim=(1, 2))).abs().max() < 1e-5
+
+
+def test_imagefolder_classes_are_counted_from_folder_names(tmp_path: Path) -> None:
+    assert count_classes(tmp_path) is None  # no train/ folder
+    (tmp_path / "train").mkdir()
+    assert count_classes(tmp_path) is None  # no class folders
+    write_imagefolder(tmp_path / "set", per_class=1)
+    (tmp_path / "set" / "train" / ".hidden").mkdir()
+    assert count_classes(tmp_path / "set") == 3 == load_dataset("imagefolder", tmp_path / "set").num_classes
 
 
 def test_imagefolder_errors_name_the_path_and_the_layout(tmp_path: Path) -> None:

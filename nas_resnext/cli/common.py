@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas_resnext.architecture import TEMPLATES, Architecture
 from nas_resnext.complexity import Complexity
 from nas_resnext.errors import ConfigError
 from nas_resnext.presets import PRESETS, get_preset
 from nas_resnext.settings import TrainSettings
+
+if TYPE_CHECKING:
+    from nas_resnext.rundir import RunOptions
+
+
+def flag_name(name: str) -> str:
+    """The command-line flag of a field: ``bottleneck_width -> --bottleneck-width``."""
+    return "--" + name.replace("_", "-")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -62,28 +72,44 @@ def add_architecture_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--in-channels", type=int, metavar="N", help="input channels (default 3)")
 
 
-_FLAG_OF_FIELD = {
-    "template": "--template",
-    "depths": "--depths",
-    "width": "--width",
-    "cardinality": "--cardinality",
-    "bottleneck_width": "--bottleneck-width",
-    "stem_width": "--stem-width",
-    "resolution": "--resolution",
-    "num_classes": "--num-classes",
-    "in_channels": "--in-channels",
-}
+ARCHITECTURE_FIELDS = (
+    "template",
+    "depths",
+    "width",
+    "cardinality",
+    "bottleneck_width",
+    "stem_width",
+    "resolution",
+    "num_classes",
+    "in_channels",
+)
 
 
-def architecture_from_args(args: argparse.Namespace) -> Architecture:
-    """The architecture the flags describe; errors name the flag, e.g. ``--cardinality: got 0; ...``."""
-    fields: dict[str, Any] = {}
-    for name in _FLAG_OF_FIELD:
-        value = getattr(args, name, None)
-        if value is not None:
-            fields[name] = value
+def architecture_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The architecture fields set by flags (``--depths`` parsed); unset flags are left out."""
+    fields = {
+        name: getattr(args, name) for name in ARCHITECTURE_FIELDS if getattr(args, name, None) is not None
+    }
     if "depths" in fields:
         fields["depths"] = tuple(int_list("--depths", fields["depths"]))
+    return fields
+
+
+def architecture_flag_error(error: ConfigError) -> ConfigError:
+    """An architecture error (``cardinality: got 0``) restated for its flag (``--cardinality: got 0``)."""
+    if error.source:
+        return error
+    base = error.field.split("[")[0]
+    flag = flag_name(base) if base in ("preset", *ARCHITECTURE_FIELDS) else base
+    return ConfigError(flag, error.value, error.allowed)
+
+
+def architecture_from_args(
+    args: argparse.Namespace, defaults: Mapping[str, Any] | None = None
+) -> Architecture:
+    """The architecture the flags describe, ``defaults`` filling fields the flags leave unset; errors name the
+    flag, e.g. ``--cardinality: got 0; ...``."""
+    fields = {**(defaults or {}), **architecture_flags(args)}
     try:
         if args.preset:
             return get_preset(args.preset).architecture(**fields)
@@ -92,11 +118,7 @@ def architecture_from_args(args: argparse.Namespace) -> Architecture:
             fields["depths"] = (3, 4, 6, 3) if template == "imagenet" else (3, 3, 3)
         return Architecture(**fields)
     except ConfigError as error:
-        if error.source:
-            raise
-        base = error.field.split("[")[0]
-        flag = "--preset" if error.field == "preset" else _FLAG_OF_FIELD.get(base, base)
-        raise ConfigError(flag, error.value, error.allowed) from None
+        raise architecture_flag_error(error) from None
 
 
 def architecture_summary(arch: Architecture, complexity: Complexity) -> dict[str, Any]:
@@ -104,7 +126,7 @@ def architecture_summary(arch: Architecture, complexity: Complexity) -> dict[str
     return {
         "name": arch.name,
         **arch.to_dict(),
-        "group_width": arch.group_width,
+        **arch.axis_values(),  # the axes again, in place, and the group width C*d after the fields
         "layers": arch.layers,
         "params": complexity.params,
         "flops": complexity.flops,
@@ -114,14 +136,6 @@ def architecture_summary(arch: Architecture, complexity: Complexity) -> dict[str
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2)
     sys.stdout.write("\n")
-
-
-def human_count(value: float) -> str:
-    """``25028904 -> '25.03M'``, ``4259381248 -> '4.26G'``."""
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            return f"{value / scale:.2f}{suffix}"
-    return f"{value:.0f}"
 
 
 def format_table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -149,7 +163,8 @@ def _is_number(value: Any) -> bool:
 
 # -- training settings ---------------------------------------------------------------------------------
 
-_FIELD_FLAGS = {"data_dir": "--data-dir", "dataset": "--dataset", "nesterov": "--no-nesterov"}
+# Flags whose name is not simply the field's (``flag_name``).
+_FIELD_FLAGS = {"nesterov": "--no-nesterov"}
 _TRAINING_FIELDS = (
     "epochs",
     "batch_size",
@@ -168,6 +183,12 @@ _TRAINING_FIELDS = (
 )
 
 
+def _default(name: str) -> str:
+    """``(default X)`` with the trainer's own default, so help can never disagree with ``TrainSettings``."""
+    value = getattr(TrainSettings(), name)
+    return f"(default {value:g})" if isinstance(value, float) else f"(default {value})"
+
+
 def add_training_arguments(
     parser: argparse.ArgumentParser, title: str = "training (defaults: the trainer's)"
 ) -> argparse._ArgumentGroup:
@@ -175,26 +196,43 @@ def add_training_arguments(
     from nas_resnext.settings import DEVICES, SCHEDULES
 
     training = parser.add_argument_group(title)
-    training.add_argument("--epochs", type=int, metavar="N", help="epochs (default 10)")
-    training.add_argument("--batch-size", type=int, metavar="B", help="mini-batch size (default 128)")
-    training.add_argument("--lr", type=float, metavar="LR", help="peak learning rate (default 0.1)")
-    training.add_argument("--momentum", type=float, metavar="M", help="SGD momentum (default 0.9)")
+    training.add_argument("--epochs", type=int, metavar="N", help=f"epochs {_default('epochs')}")
+    training.add_argument(
+        "--batch-size", type=int, metavar="B", help=f"mini-batch size {_default('batch_size')}"
+    )
+    training.add_argument("--lr", type=float, metavar="LR", help=f"peak learning rate {_default('lr')}")
+    training.add_argument("--momentum", type=float, metavar="M", help=f"SGD momentum {_default('momentum')}")
     training.add_argument(
         "--no-nesterov", dest="nesterov", action="store_const", const=False, help="plain momentum"
     )
-    training.add_argument("--weight-decay", type=float, metavar="WD", help="L2 weight decay (default 5e-4)")
-    training.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default cosine)")
-    training.add_argument("--warmup-epochs", type=int, metavar="N", help="linear warm-up epochs (default 0)")
+    training.add_argument(
+        "--weight-decay", type=float, metavar="WD", help=f"L2 weight decay {_default('weight_decay')}"
+    )
+    training.add_argument(
+        "--schedule", choices=SCHEDULES, help=f"learning-rate schedule {_default('schedule')}"
+    )
+    training.add_argument(
+        "--warmup-epochs", type=int, metavar="N", help=f"linear warm-up epochs {_default('warmup_epochs')}"
+    )
     training.add_argument(
         "--step-milestones", metavar="E1,E2,..", help="epochs after which 'step' decays the rate"
     )
-    training.add_argument("--step-gamma", type=float, metavar="G", help="'step' decay factor (default 0.1)")
-    training.add_argument("--label-smoothing", type=float, metavar="S", help="label smoothing (default 0)")
     training.add_argument(
-        "--val-fraction", type=float, metavar="F", help="share of each class held out (default 0.1)"
+        "--step-gamma", type=float, metavar="G", help=f"'step' decay factor {_default('step_gamma')}"
     )
-    training.add_argument("--seed", type=int, metavar="S", help="seed of weights, split, batches (default 0)")
-    training.add_argument("--device", choices=DEVICES, help="training device (default auto)")
+    training.add_argument(
+        "--label-smoothing", type=float, metavar="S", help=f"label smoothing {_default('label_smoothing')}"
+    )
+    training.add_argument(
+        "--val-fraction",
+        type=float,
+        metavar="F",
+        help=f"share of each class held out {_default('val_fraction')}",
+    )
+    training.add_argument(
+        "--seed", type=int, metavar="S", help=f"seed of weights, split, batches {_default('seed')}"
+    )
+    training.add_argument("--device", choices=DEVICES, help=f"training device {_default('device')}")
     training.add_argument("--compile", action="store_const", const=True, help="torch.compile the model")
     return training
 
@@ -219,26 +257,31 @@ def training_settings(args: argparse.Namespace, base: TrainSettings | None = Non
 
 
 def flag_error(error: ConfigError) -> ConfigError:
-    """A settings error (``lr: got ...``) restated for the flag that set it (``--lr: got ...``)."""
-    flag = _FIELD_FLAGS.get(error.field, "--" + error.field.replace("_", "-"))
-    return ConfigError(flag, error.value, error.allowed)
+    """A library error naming a field (``lr: got ...``) restated for its flag (``--lr: got ...``)."""
+    flag = _FIELD_FLAGS.get(error.field, flag_name(error.field))
+    return ConfigError(flag, error.value, error.allowed, note=error.note)
 
 
-def dataset_architecture(args: argparse.Namespace, data_fields: dict[str, int | None]) -> Architecture:
-    """The flags' architecture, with the data set's channels/classes/resolution where the flags leave them
-    (the template defaults to cifar); a flag that contradicts the data set is a ConfigError."""
-    if not args.preset and args.template is None:
-        args.template = "cifar"
-    for name, value in data_fields.items():
-        given = getattr(args, name)
-        if value is None:
-            continue
-        if given is None:
-            setattr(args, name, value)
-        elif given != value and name != "resolution":
-            flag = "--" + name.replace("_", "-")
-            raise ConfigError(flag, given, f"{value} (what the {args.dataset} data set holds)")
-    return architecture_from_args(args)
+# -- data sets -----------------------------------------------------------------------------------------
+
+
+def dataset_architecture(
+    args: argparse.Namespace, dataset: str, data_fields: Mapping[str, int | None]
+) -> Architecture:
+    """The flags' architecture for data set ``dataset``: the data set's channels, classes and resolution
+    (``data_fields``; None leaves a field open) where the flags leave them, and the cifar template unless
+    a preset or ``--template`` says otherwise. A flag that contradicts the data set is a ConfigError."""
+    from nas_resnext.data.check import check_architecture_fits
+
+    defaults: dict[str, Any] = {name: value for name, value in data_fields.items() if value is not None}
+    if not args.preset:
+        defaults["template"] = "cifar"  # a --template flag still wins over this default
+    arch = architecture_from_args(args, defaults)
+    try:
+        check_architecture_fits(dataset, arch)
+    except ConfigError as error:
+        raise flag_error(error) from None
+    return arch
 
 
 def template_resolution(args: argparse.Namespace) -> int:
@@ -274,22 +317,26 @@ def check_execution(args: argparse.Namespace) -> None:
     for name in ("cpus_per_trial", "gpus_per_trial"):
         value = getattr(args, name)
         if value is not None and value < 0:
-            raise ConfigError(_flag(name), value, "a number >= 0")
+            raise ConfigError(flag_name(name), value, "a number >= 0")
     if args.cpus_per_trial is not None and args.cpus_per_trial == 0 and not args.gpus_per_trial:
         raise ConfigError("--cpus-per-trial", 0, "a number > 0 (or give --gpus-per-trial)")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise ConfigError("--max-concurrent", args.max_concurrent, "an integer >= 1")
 
 
-def apply_execution(args: argparse.Namespace, options: Any) -> None:
-    """Copy the execution flags given on the command line onto a run's options."""
-    for name in EXECUTION_FIELDS:
-        if getattr(args, name) is not None:
-            setattr(options, name, getattr(args, name))
+def execution_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The execution flags given on the command line, as run-option fields."""
+    return {name: getattr(args, name) for name in EXECUTION_FIELDS if getattr(args, name) is not None}
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+def options_for_this_start(options: RunOptions, execution: Mapping[str, Any]) -> RunOptions:
+    """A copy of a run's options with ``execution`` applied and this machine's versions and hardware (what
+    every start or resume records)."""
+    from nas_resnext.rundir import hardware_description, package_versions
+
+    return dataclasses.replace(
+        options, **execution, versions=package_versions(), hardware=hardware_description()
+    )
 
 
 def write_run_report(run_dir: Path, command: str) -> Path | None:

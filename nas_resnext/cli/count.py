@@ -9,11 +9,11 @@ from nas_resnext.cli.common import (
     add_architecture_arguments,
     architecture_from_args,
     architecture_summary,
-    human_count,
     print_json,
 )
 from nas_resnext.complexity import FLOP_CONVENTION, METHODS, count
 from nas_resnext.shapes import stage_widths
+from nas_resnext.units import human_count
 
 EXAMPLES = """\
 examples:

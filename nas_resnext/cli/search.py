@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from nas_resnext.architecture import Architecture
 from nas_resnext.cli.common import (
     HelpFormatter,
     add_execution_arguments,
-    apply_execution,
     check_execution,
+    execution_flags,
+    flag_name,
     format_table,
-    human_count,
+    options_for_this_start,
     print_json,
     write_run_report,
 )
 from nas_resnext.errors import ConfigError
 from nas_resnext.space import SAMPLERS, SCHEDULERS, DesignSpace
+from nas_resnext.units import human_count
+
+if TYPE_CHECKING:
+    from nas_resnext.rundir import RunDirectory
 
 EXAMPLES = """\
 examples:
@@ -91,10 +98,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def _apply_overrides(space: DesignSpace, args: argparse.Namespace) -> DesignSpace:
     data: dict[str, Any] = space.to_dict()
     changed = {}
@@ -114,7 +117,7 @@ def _apply_overrides(space: DesignSpace, args: argparse.Namespace) -> DesignSpac
         flag = changed.get(error.field)
         if flag is None:
             raise
-        raise ConfigError(_flag(flag), error.value, error.allowed, note=error.note) from None
+        raise ConfigError(flag_name(flag), error.value, error.allowed, note=error.note) from None
 
 
 def _check_execution(args: argparse.Namespace) -> None:
@@ -122,26 +125,22 @@ def _check_execution(args: argparse.Namespace) -> None:
     for name in ("grace_period",):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise ConfigError(_flag(name), value, "an integer >= 1")
+            raise ConfigError(flag_name(name), value, "an integer >= 1")
     if args.reduction_factor is not None and args.reduction_factor < 2:
         raise ConfigError("--reduction-factor", args.reduction_factor, "an integer >= 2")
 
 
 def _check_data(space: DesignSpace) -> None:
     """Fail before anything is written when the data set cannot feed the space's architectures."""
-    from nas_resnext.data.check import check_data_source
-    from nas_resnext.data.registry import get_dataset
+    from nas_resnext.data.check import check_architecture_fits, check_data_source
 
-    info = get_dataset(space.dataset)
-    arch = space.smallest()
-    for field, wanted in (("in_channels", info.in_channels), ("num_classes", info.num_classes)):
-        if wanted is not None and getattr(arch, field) != wanted:
-            raise ConfigError(field, getattr(arch, field), f"{wanted} (what the {info.name} data set holds)")
+    # Every architecture of a space shares its channels and classes: checking one checks them all.
+    check_architecture_fits(space.dataset, space.smallest())
     check_data_source(space.dataset, space.data_dir)
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas_resnext.search.rundir import RunDirectory, RunOptions, hardware_description, package_versions
+    from nas_resnext.rundir import RunDirectory, RunOptions
     from nas_resnext.search.runner import run_search
     from nas_resnext.search.sampling import FeasibleSampler
 
@@ -153,19 +152,18 @@ def run(args: argparse.Namespace) -> int:
         if fixed or args.run_dir:
             name = fixed[0] if fixed else "run_dir"
             raise ConfigError(
-                _flag(name), getattr(args, name), "only --trials and execution flags with --resume"
+                flag_name(name), getattr(args, name), "only --trials and execution flags with --resume"
             )
-        if RunDirectory(Path(args.resume)).is_tradeoff:
-            from nas_resnext.cli.tradeoff import resume_from_search
-
-            return resume_from_search(args)
-        run_dir = RunDirectory.open(Path(args.resume))
+        run_dir = RunDirectory(Path(args.resume))
+        if run_dir.is_tradeoff:
+            return _resume_tradeoff(run_dir, args)
+        run_dir = RunDirectory.open(run_dir.path)
         space = run_dir.load_space()
         options = run_dir.load_options()
         if args.trials is not None:
             if args.trials < 1:
                 raise ConfigError("--trials", args.trials, "an integer >= 1")
-            options.trials = args.trials
+            options = dataclasses.replace(options, trials=args.trials)
     else:
         if not args.space:
             raise ConfigError("SPACE.yaml", None, "a design-space file (or --resume RUN_DIR)")
@@ -181,18 +179,19 @@ def run(args: argparse.Namespace) -> int:
             created=time.strftime("%Y-%m-%dT%H:%M:%S"),
         )
         run_dir = None
-    apply_execution(args, options)
-    for name in ("grace_period", "reduction_factor", "selection"):
-        if getattr(args, name) is not None:
-            setattr(options, name, getattr(args, name))
+    scheduling = {
+        name: getattr(args, name)
+        for name in ("grace_period", "reduction_factor", "selection")
+        if getattr(args, name) is not None
+    }
+    options = dataclasses.replace(options, **scheduling)
     if options.grace_period >= space.training.epochs and options.scheduler != "fifo":
         raise ConfigError(
             "--grace-period", options.grace_period, f"fewer than the {space.training.epochs} epochs per trial"
         )
     FeasibleSampler(space).check_feasible()
     _check_data(space)
-    options.versions = package_versions()
-    options.hardware = hardware_description()
+    options = options_for_this_start(options, execution_flags(args))
     if run_dir is None:
         run_dir = RunDirectory.create(path, space, options)
     else:
@@ -246,8 +245,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume_tradeoff(run: RunDirectory, args: argparse.Namespace) -> int:
+    """``search --resume`` on a trade-off study continues it as ``tradeoff --resume`` does."""
+    from nas_resnext.cli.tradeoff import resume_and_print
+
+    if args.trials is not None:
+        raise ConfigError(
+            "--trials",
+            args.trials,
+            "nothing for a trade-off study (its trials follow its plan; add seeds with "
+            f"nas-resnext tradeoff --resume {args.resume} --seeds N)",
+        )
+    return resume_and_print(run, None, execution_flags(args), as_json=args.json, quiet=args.quiet)
+
+
 def _pareto_row(trial: Any) -> dict[str, Any]:
     attrs = trial.user_attrs
+    axes = Architecture.from_dict(attrs["architecture"]).axis_values()
     return {
         "number": trial.number,
         "name": attrs.get("name"),
@@ -255,8 +269,5 @@ def _pareto_row(trial: Any) -> dict[str, Any]:
         "flops": attrs.get("flops"),
         "params": attrs.get("params"),
         "latency_ms": attrs.get("latency_ms"),
-        "depths": attrs.get("depths"),
-        "width": attrs.get("width"),
-        "cardinality": attrs.get("cardinality"),
-        "bottleneck_width": attrs.get("bottleneck_width"),
+        **axes,
     }

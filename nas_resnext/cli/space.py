@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from nas_resnext.cli.common import HelpFormatter, human_count, print_json
+from nas_resnext.cli.common import HelpFormatter, print_json
 from nas_resnext.complexity import FLOP_CONVENTION
 from nas_resnext.space import AxisRange, DesignSpace
+from nas_resnext.units import human_count
 
 EXAMPLES = """\
 examples:

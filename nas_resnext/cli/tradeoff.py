@@ -6,22 +6,27 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas_resnext.architecture import AXES, Architecture
 from nas_resnext.cli.common import (
+    ARCHITECTURE_FIELDS,
     EXECUTION_FIELDS,
     HelpFormatter,
     add_architecture_arguments,
     add_execution_arguments,
     add_training_arguments,
-    apply_execution,
+    architecture_flag_error,
+    architecture_flags,
     architecture_from_args,
     check_execution,
     dataset_architecture,
+    execution_flags,
+    flag_error,
+    flag_name,
     format_table,
-    human_count,
     int_list,
+    options_for_this_start,
     print_json,
     template_resolution,
     training_flags_given,
@@ -29,10 +34,16 @@ from nas_resnext.cli.common import (
     write_run_report,
 )
 from nas_resnext.complexity import FLOP_CONVENTION, count_analytic
-from nas_resnext.data.registry import DATASETS
+from nas_resnext.data.catalog import DATASETS
 from nas_resnext.errors import ConfigError
 from nas_resnext.isocomplexity import MATCHES, iso_complexity_family, normalize_axis, spending_plan
-from nas_resnext.tradeoff.plan import gflops_text
+from nas_resnext.settings import TrainSettings
+from nas_resnext.units import gflops_text, human_count
+
+if TYPE_CHECKING:
+    from nas_resnext.rundir import RunDirectory, RunOptions
+    from nas_resnext.space import DesignSpace
+    from nas_resnext.tradeoff import MemberResult, TradeoffPlan
 
 EXAMPLES = """\
 examples:
@@ -124,7 +135,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _varied(args: argparse.Namespace) -> tuple[str, list[Any]] | None:
     given = [(axis, flag) for axis, flag in _VALUE_FLAGS.items() if getattr(args, flag)]
     if len(given) > 1:
-        flags = ", ".join("--" + flag.replace("_", "-") for _, flag in given)
+        flags = ", ".join(flag_name(flag) for _, flag in given)
         raise ConfigError(
             "--cardinalities/--widths/--bottleneck-widths/--depth-list", flags, "only one of them"
         )
@@ -132,7 +143,7 @@ def _varied(args: argparse.Namespace) -> tuple[str, list[Any]] | None:
         return None
     axis, flag = given[0]
     text = getattr(args, flag)
-    option = "--" + flag.replace("_", "-")
+    option = flag_name(flag)
     if axis == "depth":
         return axis, [tuple(int_list(option, part)) for part in text.split("/")]
     return axis, int_list(option, text)
@@ -217,28 +228,22 @@ def _reject_training_only(args: argparse.Namespace) -> None:
     given += training_flags_given(args)
     if given:
         name = given[0]
-        raise ConfigError(_flag(name), getattr(args, name), "nothing with --plan (it trains nothing)")
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+        raise ConfigError(flag_name(name), getattr(args, name), "nothing with --plan (it trains nothing)")
 
 
 # -- the reference and its data --------------------------------------------------------------------------
 
 
-def _middle(values: tuple[int, ...]) -> int:
-    return values[(len(values) - 1) // 2]
-
-
-def _reference_and_data(args: argparse.Namespace) -> tuple[Architecture, Any, str, str | None]:
+def _reference_and_data(args: argparse.Namespace) -> tuple[Architecture, TrainSettings, str, str | None]:
     """The reference architecture, training settings, data set and data directory.
 
     With a space file: its template, fixed fields, data set and training settings, and the middle value
     of each of its axes, each overridable by flags. Without: like ``train`` (digits, cifar template; the
     data set fixes channels, classes and resolution).
     """
-    from nas_resnext.data.registry import get_dataset
+    from nas_resnext.data.catalog import get_dataset
+    from nas_resnext.data.check import check_architecture_fits
+    from nas_resnext.data.imagefolder import count_classes
     from nas_resnext.space import DesignSpace
 
     if args.space:
@@ -250,46 +255,24 @@ def _reference_and_data(args: argparse.Namespace) -> tuple[Architecture, Any, st
         dataset = args.dataset or space.dataset
         data_dir = args.data_dir if args.data_dir is not None else space.data_dir
         settings = training_settings(args, space.training)
-        fields: dict[str, Any] = {
-            "template": space.template,
-            "resolution": space.resolution,
-            "num_classes": space.num_classes,
-            "in_channels": space.in_channels,
-            "stem_width": space.stem_width,
-            "depths": ",".join(str(_middle(d.values)) for d in space.depths),
-            "width": _middle(space.width.values),
-            "cardinality": _middle(space.cardinality.values),
-            "bottleneck_width": _middle(space.bottleneck_width.values),
-        }
-        for name, value in fields.items():
-            if getattr(args, name) is None:
-                setattr(args, name, value)
-        reference = architecture_from_args(args)
-        info = get_dataset(dataset)
-        for name, wanted in (("in_channels", info.in_channels), ("num_classes", info.num_classes)):
-            if wanted is not None and getattr(reference, name) != wanted:
-                raise ConfigError(
-                    _flag(name), getattr(reference, name), f"{wanted} (what the {info.name} data set holds)"
-                )
+        try:
+            reference = space.reference_architecture(**architecture_flags(args))
+        except ConfigError as error:
+            raise architecture_flag_error(error) from None
+        try:
+            check_architecture_fits(dataset, reference)
+        except ConfigError as error:
+            raise flag_error(error) from None
         return reference, settings, dataset, data_dir
     dataset = args.dataset or "digits"
-    args.dataset = dataset
     settings = training_settings(args)
     info = get_dataset(dataset)
     resolution = args.resolution or info.default_resolution or template_resolution(args)
     classes = info.num_classes
     if classes is None and args.num_classes is None and args.data_dir is not None:
-        classes = _folder_classes(args.data_dir)
+        classes = count_classes(args.data_dir)
     known = {"in_channels": info.in_channels, "num_classes": classes, "resolution": resolution}
-    return dataset_architecture(args, known), settings, dataset, args.data_dir
-
-
-def _folder_classes(data_dir: str) -> int | None:
-    """Classes of an image-folder data set, from its train/ folder names (None if it cannot be listed)."""
-    train = Path(data_dir).expanduser() / "train"
-    if not train.is_dir():
-        return None
-    return sum(1 for p in train.iterdir() if p.is_dir() and not p.name.startswith(".")) or None
+    return dataset_architecture(args, dataset, known), settings, dataset, args.data_dir
 
 
 # -- training --------------------------------------------------------------------------------------------
@@ -297,7 +280,7 @@ def _folder_classes(data_dir: str) -> int | None:
 
 def _train(args: argparse.Namespace) -> int:
     from nas_resnext.data.check import check_data_source
-    from nas_resnext.search.rundir import RunDirectory, RunOptions, hardware_description, package_versions
+    from nas_resnext.rundir import RunDirectory, RunOptions
     from nas_resnext.tradeoff import TradeoffPlan
     from nas_resnext.tradeoff.runner import create_tradeoff_run
 
@@ -322,34 +305,23 @@ def _train(args: argparse.Namespace) -> int:
     try:
         check_data_source(dataset, data_dir)
     except ConfigError as error:
-        if error.field == "data_dir":
-            raise ConfigError("--data-dir", error.value, error.allowed, note=error.note) from None
-        raise
+        raise flag_error(error) from None
     space = plan.design_space(name, dataset, data_dir, settings)
     options = RunOptions(
         trials=plan.trials,
         sampler="grid",
         scheduler="fifo",
         seed=settings.seed,
-        kind="tradeoff",
         space_file=str(args.space) if args.space else None,
         created=time.strftime("%Y-%m-%dT%H:%M:%S"),
     )
-    apply_execution(args, options)
-    options.versions = package_versions()
-    options.hardware = hardware_description()
+    options = options_for_this_start(options, execution_flags(args))
     run_dir = create_tradeoff_run(path, plan, space, options)
-    return _execute(args, run_dir, plan, space, options)
+    return train_and_print(run_dir, plan, space, options, as_json=args.json, quiet=args.quiet)
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from nas_resnext.search.rundir import (
-        RUN_DIRECTORY_HOLDS,
-        RunDirectory,
-        hardware_description,
-        package_versions,
-    )
-    from nas_resnext.tradeoff import TradeoffPlan
+    from nas_resnext.rundir import RunDirectory
 
     check_execution(args)
     fixed = [
@@ -357,74 +329,59 @@ def _resume(args: argparse.Namespace) -> int:
     ]
     fixed += training_flags_given(args)
     if args.space or args.plan or fixed:
-        name = "SPACE.yaml" if args.space else "--plan" if args.plan else _flag(fixed[0])
+        name = "SPACE.yaml" if args.space else "--plan" if args.plan else flag_name(fixed[0])
         value = args.space if args.space else True if args.plan else getattr(args, fixed[0])
         raise ConfigError(
             name, value, "only --seeds and execution flags with --resume (the study keeps its plan)"
         )
-    path = Path(args.resume)
-    run_dir = RunDirectory(path)
-    if not run_dir.is_tradeoff or not run_dir.run_file.is_file() or not run_dir.space_file.is_file():
-        holds = RUN_DIRECTORY_HOLDS.replace("search or tradeoff", "tradeoff") + " and tradeoff.json"
-        raise ConfigError("--resume", str(path), holds)
-    plan = TradeoffPlan.load(path)
-    if args.seeds is not None:
-        if args.seeds < plan.seeds:
-            raise ConfigError(
-                "--seeds", args.seeds, f"at least the study's {plan.seeds} seeds (seeds are only added)"
-            )
-        plan = plan.with_seeds(args.seeds)
-    space = run_dir.load_space()
-    options = run_dir.load_options()
-    apply_execution(args, options)
-    options.versions = package_versions()
-    options.hardware = hardware_description()
-    plan.save(path)
-    return _execute(args, run_dir, plan, space, options)
+    return resume_and_print(
+        RunDirectory(Path(args.resume)),
+        args.seeds,
+        execution_flags(args),
+        as_json=args.json,
+        quiet=args.quiet,
+    )
 
 
-def resume_from_search(args: argparse.Namespace) -> int:
-    """``nas-resnext search --resume RUN_DIR`` on a trade-off study: continue it as ``tradeoff --resume``."""
-    if args.trials is not None:
-        raise ConfigError(
-            "--trials",
-            args.trials,
-            "nothing for a trade-off study (its trials follow its plan; add seeds with "
-            f"nas-resnext tradeoff --resume {args.resume} --seeds N)",
-        )
-    parser = argparse.ArgumentParser(prog="nas-resnext")
-    register(parser.add_subparsers())
-    argv = ["tradeoff", "--resume", str(args.resume)]
-    for field in EXECUTION_FIELDS:
-        if getattr(args, field) is not None:
-            argv += [_flag(field), str(getattr(args, field))]
-    argv += [flag for flag, on in (("--json", args.json), ("--quiet", args.quiet)) if on]
-    return run(parser.parse_args(argv))
+def resume_and_print(
+    run: RunDirectory, seeds: int | None, execution: dict[str, Any], *, as_json: bool, quiet: bool
+) -> int:
+    """Continue the trade-off study in ``run`` (``seeds``: grow it to that many seeds) with the execution
+    options given, and print its outcome: ``tradeoff --resume`` and ``search --resume`` on a study."""
+    from nas_resnext.tradeoff.runner import resume_tradeoff
+
+    try:
+        plan, space, options = resume_tradeoff(run, seeds)
+    except ConfigError as error:
+        if error.field != "seeds":
+            raise
+        raise flag_error(error) from None
+    options = options_for_this_start(options, execution)
+    return train_and_print(run, plan, space, options, as_json=as_json, quiet=quiet)
 
 
-_FLAG_OF_AXES = (
-    "depths",
-    "width",
-    "cardinality",
-    "bottleneck_width",
-    "stem_width",
-    "resolution",
-    "num_classes",
-    "in_channels",
-    "template",
-    *_VALUE_FLAGS.values(),
-)
+_FLAG_OF_AXES = (*ARCHITECTURE_FIELDS, *_VALUE_FLAGS.values())
 
 
-def _execute(args: argparse.Namespace, run_dir: Any, plan: Any, space: Any, options: Any) -> int:
+def train_and_print(
+    run: RunDirectory,
+    plan: TradeoffPlan,
+    space: DesignSpace,
+    options: RunOptions,
+    *,
+    as_json: bool,
+    quiet: bool,
+) -> int:
+    """Train the study (progress on stderr unless ``quiet`` or ``as_json``), write its report and print the
+    outcome; the exit code is 130 when it was interrupted."""
     from nas_resnext.tradeoff.runner import run_tradeoff
 
-    stream = None if (args.quiet or args.json) else sys.stderr
-    outcome = run_tradeoff(run_dir, plan, space, options, stream=stream)  # saves the options it ran with
-    report = write_run_report(run_dir.path, "tradeoff")
+    stream = None if (quiet or as_json) else sys.stderr
+    outcome = run_tradeoff(run, plan, space, options, stream=stream)  # saves the options it ran with
+    report = write_run_report(run.path, "tradeoff")
     search = outcome.search
     rows = [r.to_row() for r in outcome.results]
-    if args.json:
+    if as_json:
         print_json(
             {
                 "rows": rows,
@@ -435,7 +392,7 @@ def _execute(args: argparse.Namespace, run_dir: Any, plan: Any, space: Any, opti
                 "trials": search.counts(),
                 "interrupted": search.interrupted,
                 "seconds": search.seconds,
-                "run_dir": str(run_dir.path),
+                "run_dir": str(run.path),
                 "report": str(report) if report else None,
             }
         )
@@ -444,19 +401,19 @@ def _execute(args: argparse.Namespace, run_dir: Any, plan: Any, space: Any, opti
         counts = search.counts()
         text = ", ".join(f"{n} {state.lower()}" for state, n in counts.items() if n or state != "INTERRUPTED")
         print(f"{sum(counts.values())} trials ({text}) in {search.seconds:.0f} s")
-        print(f"run directory: {run_dir.path}")
+        print(f"run directory: {run.path}")
         if report:
             print(f"report: {report}")
     if search.interrupted:
         print(
-            f"nas-resnext tradeoff: interrupted; continue with: nas-resnext tradeoff --resume {run_dir.path}",
+            f"nas-resnext tradeoff: interrupted; continue with: nas-resnext tradeoff --resume {run.path}",
             file=sys.stderr,
         )
         return 130
     return 0
 
 
-def print_results(plan: Any, results: list[Any], reading: str, space: Any) -> None:
+def print_results(plan: TradeoffPlan, results: list[MemberResult], reading: str, space: DesignSpace) -> None:
     """The paper's Table 3 for a trained study: one row per member, error as mean +- std over seeds."""
     print(plan.describe())
     seeds = ", ".join(map(str, plan.seed_values))

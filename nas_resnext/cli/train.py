@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from nas_resnext.architecture import Architecture
 from nas_resnext.cli.common import (
@@ -14,17 +14,19 @@ from nas_resnext.cli.common import (
     add_training_arguments,
     dataset_architecture,
     flag_error,
-    human_count,
     print_json,
     template_resolution,
     training_settings,
 )
 from nas_resnext.complexity import FLOP_CONVENTION, count_analytic
-from nas_resnext.data.datasets import TrainingData
-from nas_resnext.data.registry import DATASETS, get_dataset, load_dataset
+from nas_resnext.data.catalog import DATASETS, get_dataset
 from nas_resnext.errors import ConfigError
 from nas_resnext.settings import TrainSettings
-from nas_resnext.training import EpochMetrics, TrainResult
+from nas_resnext.units import human_count
+
+if TYPE_CHECKING:
+    from nas_resnext.data.datasets import TrainingData
+    from nas_resnext.training import EpochMetrics, TrainResult
 
 EXAMPLES = """\
 examples:
@@ -61,33 +63,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
 
-class _ProgressBar:
-    """One stderr line, rewritten after every epoch."""
+class _EpochProgress:
+    """Progress on ``stream`` after every epoch: a live bar on a terminal (tqdm), one plain line per epoch
+    in a pipe or log, where a rewritten line would run every epoch together."""
 
-    def __init__(self, epochs: int, enabled: bool) -> None:
+    def __init__(self, epochs: int, stream: TextIO) -> None:
+        from tqdm import tqdm
+
         self.epochs = epochs
-        self.enabled = enabled
+        self.stream = stream
         self.started = time.perf_counter()
-        self.drawn = False
+        # disable=None: tqdm draws only when the stream is a terminal. The epoch's figures go in the
+        # description, placed after the count: tqdm's postfix would add a comma the plain lines lack.
+        self.bar = tqdm(
+            total=epochs,
+            file=stream,
+            disable=None,
+            ascii=".#",
+            bar_format="[{bar:20}] epoch {n_fmt}/{total_fmt}{desc}  {elapsed_s:.0f} s",
+        )
 
     def __call__(self, metrics: EpochMetrics) -> None:
-        if not self.enabled:
-            return
-        done = round(20 * metrics.epoch / self.epochs)
-        line = (
-            f"\r[{'#' * done}{'.' * (20 - done)}] epoch {metrics.epoch}/{self.epochs}"
-            f"  train loss {metrics.train_loss:.3f}  val loss {metrics.val_loss:.3f}"
+        text = (
+            f"train loss {metrics.train_loss:.3f}  val loss {metrics.val_loss:.3f}"
             f"  val acc {metrics.val_accuracy:.2%}  {metrics.images_per_second:,.0f} img/s"
-            f"  {time.perf_counter() - self.started:.0f} s"
         )
-        sys.stderr.write(line)
-        sys.stderr.flush()
-        self.drawn = True
+        if self.bar.disable:
+            elapsed = time.perf_counter() - self.started
+            print(
+                f"epoch {metrics.epoch}/{self.epochs}  {text}  {elapsed:.0f} s", file=self.stream, flush=True
+            )
+            return
+        self.bar.set_description_str("  " + text, refresh=False)
+        self.bar.update(metrics.epoch - self.bar.n)
 
     def close(self) -> None:
-        if self.drawn:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        self.bar.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.latency_batch < 1:
         raise ConfigError("--latency-batch", args.latency_batch, "an integer >= 1")
+    from nas_resnext.data.registry import load_dataset
     from nas_resnext.device import resolve_device
     from nas_resnext.training import train_candidate
 
@@ -115,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     resolution = args.resolution or info.default_resolution or template_resolution(args)
     # Check the architecture flags before reading any data: a typo should not wait for CIFAR to load.
     known = {"in_channels": info.in_channels, "num_classes": info.num_classes, "resolution": resolution}
-    arch = dataset_architecture(args, known)
+    arch = dataset_architecture(args, args.dataset, known)
     try:
         data = load_dataset(
             args.dataset,
@@ -135,18 +147,18 @@ def run(args: argparse.Namespace) -> int:
         arch = arch.replace(num_classes=data.num_classes)
     complexity = count_analytic(arch)
 
-    show_progress = not (args.json or args.quiet)
     if not args.json:
         print(
             f"{arch.name}  on {data.name} ({len(data.train):,} train / {len(data.val):,} val images, "
             f"{data.resolution} px)",
             flush=True,
         )
-    progress = _ProgressBar(settings.epochs, show_progress)
+    progress = None if (args.json or args.quiet) else _EpochProgress(settings.epochs, sys.stderr)
     try:
         result = train_candidate(arch, data, settings, progress, latency_batch_size=args.latency_batch)
     finally:
-        progress.close()
+        if progress is not None:
+            progress.close()
     total_seconds = time.perf_counter() - started
     if args.json:
         print_json(_json(arch, data, settings, complexity, result, total_seconds))

@@ -7,51 +7,16 @@ image, row-major) and ``b"labels"`` (CIFAR-10) or ``b"fine_labels"`` (CIFAR-100)
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from nas_resnext.data.catalog import CIFAR10, CIFAR100, CIFAR_PIXELS, CifarLayout
 from nas_resnext.data.datasets import Decoded, LoadRequest
 from nas_resnext.data.prepare import resize, to_unit_float
 from nas_resnext.errors import ConfigError
-
-_PIXELS = 3 * 32 * 32
-
-
-@dataclass(frozen=True)
-class CifarLayout:
-    folder: str
-    train_files: tuple[str, ...]
-    test_file: str
-    label_key: str
-    num_classes: int
-
-    def describe(self) -> str:
-        files = ", ".join((*self.train_files, self.test_file))
-        return (
-            f"a directory holding {self.folder}/ (or that folder itself) "
-            f"with the python-pickle files {files}, "
-            f"each a dict with b'data' (uint8, N x {_PIXELS}) and b'{self.label_key}'"
-        )
-
-
-CIFAR10 = CifarLayout(
-    folder="cifar-10-batches-py",
-    train_files=tuple(f"data_batch_{i}" for i in range(1, 6)),
-    test_file="test_batch",
-    label_key="labels",
-    num_classes=10,
-)
-CIFAR100 = CifarLayout(
-    folder="cifar-100-python",
-    train_files=("train",),
-    test_file="test",
-    label_key="fine_labels",
-    num_classes=100,
-)
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -106,7 +71,7 @@ def read_cifar_file(path: Path, layout: CifarLayout) -> tuple[torch.Tensor, torc
     if data is None or labels is None:
         raise bad(f"lacks b'data' or b'{layout.label_key}' (keys: {sorted(map(str, content))})")
     data = np.asarray(data)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != _PIXELS:
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != CIFAR_PIXELS:
         raise bad(f"has b'data' of dtype {data.dtype} and shape {data.shape}")
     labels = np.asarray(labels)
     if labels.shape != (data.shape[0],) or not np.issubdtype(labels.dtype, np.integer):

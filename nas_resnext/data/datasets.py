@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from nas_resnext.architecture import Architecture
-from nas_resnext.errors import ConfigError
+from nas_resnext.data.catalog import Augmentation
+from nas_resnext.data.check import require_fields
 
 
 @dataclass(frozen=True)
@@ -24,14 +24,6 @@ class Split:
 
     def to(self, device: torch.device | str) -> Split:
         return Split(self.images.to(device), self.labels.to(device))
-
-
-@dataclass(frozen=True)
-class Augmentation:
-    """Training-time augmentation, applied on the training device: random crop after zero padding, flip."""
-
-    crop_padding: int = 0
-    flip: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,11 +53,7 @@ class TrainingData:
 
     def check_architecture(self, arch: Architecture) -> None:
         """Raise ConfigError when ``arch`` cannot take this data's images or predict its classes."""
-        for name, wanted in self.architecture_fields().items():
-            if getattr(arch, name) != wanted:
-                raise ConfigError(
-                    name, getattr(arch, name), f"{wanted} (what the {self.name} data set holds)"
-                )
+        require_fields(arch, self.architecture_fields(), self.name)
 
 
 @dataclass(frozen=True)
@@ -90,21 +78,3 @@ class Decoded:
     num_classes: int
     test_images: torch.Tensor | None = None
     test_labels: torch.Tensor | None = None
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """One registered data set. ``None`` for channels/classes means the files (or the request) decide."""
-
-    name: str
-    description: str
-    read: Callable[[LoadRequest], Decoded]
-    layout: str | None = None  # the expected on-disk layout; None when nothing is read from disk
-    in_channels: int | None = None
-    num_classes: int | None = None
-    default_resolution: int | None = None  # None: the architecture template's default
-    augmentation: Augmentation = Augmentation()
-
-    @property
-    def needs_data_dir(self) -> bool:
-        return self.layout is not None

@@ -2,40 +2,52 @@
 
 Layout: ``DIR/train/<class>/<image>`` (and ``DIR/val/<class>/<image>``, read as the test split, on request).
 Each image is converted to RGB, centre-cropped to a square and resized to the requested resolution.
+torch and numpy are imported only where images are decoded, so listing classes stays cheap.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-
-from nas_resnext.data.datasets import Decoded, LoadRequest
-from nas_resnext.data.prepare import to_unit_float
+from nas_resnext.data.catalog import IMAGE_SUFFIXES
+from nas_resnext.data.catalog import IMAGEFOLDER_LAYOUT as LAYOUT
 from nas_resnext.errors import ConfigError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp")
-LAYOUT = (
-    "a directory with train/<class>/<image> (and val/<class>/<image>, the test split) holding "
-    + "|".join(IMAGE_SUFFIXES)
-    + " files; one sub-folder per class"
-)
+if TYPE_CHECKING:
+    import torch
+
+    from nas_resnext.data.datasets import Decoded, LoadRequest
 
 
 def _bad(path: Path, reason: str) -> ConfigError:
     return ConfigError("data_dir", str(path), f"{LAYOUT} (this path {reason})")
 
 
-def list_images(
-    split_dir: Path, classes: list[str] | None = None
-) -> tuple[list[str], list[tuple[Path, int]]]:
-    """Class names (sorted folder names, or ``classes`` to match a training split) and (file, label) pairs."""
+def class_folders(split_dir: Path) -> list[str]:
+    """The class folders of one split (``DIR/train``), sorted; a missing or empty split is a ConfigError."""
     if not split_dir.is_dir():
         raise _bad(split_dir, "does not exist" if not split_dir.exists() else "is not a directory")
     found = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not found:
         raise _bad(split_dir, "has no class folders")
+    return found
+
+
+def count_classes(data_dir: str | Path) -> int | None:
+    """Classes of the image folder at ``data_dir``, from its ``train/`` folder names (a directory listing,
+    no decoding); None when they cannot be listed (reading or checking the data then says why)."""
+    try:
+        return len(class_folders(Path(data_dir).expanduser() / "train"))
+    except ConfigError:
+        return None
+
+
+def list_images(
+    split_dir: Path, classes: list[str] | None = None
+) -> tuple[list[str], list[tuple[Path, int]]]:
+    """Class names (sorted folder names, or ``classes`` to match a training split) and (file, label) pairs."""
+    found = class_folders(split_dir)
     if classes is not None and not set(found) <= set(classes):
         raise _bad(split_dir, f"has classes {sorted(set(found) - set(classes))} that train/ lacks")
     classes = classes if classes is not None else found
@@ -53,6 +65,11 @@ def list_images(
 
 def decode_images(samples: list[tuple[Path, int]], resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode, centre-crop and resize every file: (float32 N x 3 x R x R in [0, 1], int64 labels)."""
+    import numpy as np
+    import torch
+
+    from nas_resnext.data.prepare import to_unit_float
+
     try:
         from PIL import Image, ImageOps
     except ImportError:
@@ -75,6 +92,8 @@ def decode_images(samples: list[tuple[Path, int]], resolution: int) -> tuple[tor
 
 
 def read_imagefolder(request: LoadRequest) -> Decoded:
+    from nas_resnext.data.datasets import Decoded
+
     if request.data_dir is None:
         raise ConfigError("data_dir", None, LAYOUT)
     root = Path(request.data_dir)

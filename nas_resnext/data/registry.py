@@ -1,78 +1,30 @@
-"""The registered data sets and ``load_dataset``: read one, hold out the validation split, normalise."""
+"""The data sets' readers and ``load_dataset``: read one, hold out the validation split, normalise."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from nas_resnext.data.cifar import CIFAR10, CIFAR100, read_cifar10, read_cifar100
-from nas_resnext.data.datasets import Augmentation, DatasetInfo, Decoded, LoadRequest, Split, TrainingData
+from nas_resnext.data.catalog import FALLBACK_RESOLUTION, Augmentation, get_dataset
+from nas_resnext.data.cifar import read_cifar10, read_cifar100
+from nas_resnext.data.datasets import Decoded, LoadRequest, Split, TrainingData
 from nas_resnext.data.digits import read_digits
-from nas_resnext.data.imagefolder import LAYOUT as IMAGEFOLDER_LAYOUT
 from nas_resnext.data.imagefolder import read_imagefolder
 from nas_resnext.data.prepare import channel_statistics, normalize, stratified_split
 from nas_resnext.data.synthetic import read_synthetic
 from nas_resnext.errors import ConfigError
 from nas_resnext.settings import TrainSettings
 
-DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in [
-        DatasetInfo(
-            name="digits",
-            description="scikit-learn's 1,797 handwritten 8x8 digits, upsampled (embedded, no download)",
-            read=read_digits,
-            in_channels=1,
-            num_classes=10,
-            default_resolution=16,
-            # None: on 1,600 centred digits, random shifts slow the short schedules a search runs more than
-            # they help (8 epochs: 98% plain against 89% with one-pixel shifts), and a flip changes the digit.
-            augmentation=Augmentation(),
-        ),
-        DatasetInfo(
-            name="cifar10",
-            description="CIFAR-10 (50,000 train / 10,000 test 32x32 RGB, 10 classes) from --data-dir",
-            read=read_cifar10,
-            layout=CIFAR10.describe(),
-            in_channels=3,
-            num_classes=10,
-            default_resolution=32,
-            augmentation=Augmentation(crop_padding=4, flip=True),
-        ),
-        DatasetInfo(
-            name="cifar100",
-            description="CIFAR-100 (50,000 train / 10,000 test 32x32 RGB, 100 fine classes) from --data-dir",
-            read=read_cifar100,
-            layout=CIFAR100.describe(),
-            in_channels=3,
-            num_classes=100,
-            default_resolution=32,
-            augmentation=Augmentation(crop_padding=4, flip=True),
-        ),
-        DatasetInfo(
-            name="imagefolder",
-            description="RGB images in class folders (train/, val/) from --data-dir, decoded with Pillow",
-            read=read_imagefolder,
-            layout=IMAGEFOLDER_LAYOUT,
-            in_channels=3,
-            augmentation=Augmentation(crop_padding=0, flip=True),
-        ),
-        DatasetInfo(
-            name="synthetic",
-            description="random learnable images of any shape and class count (tests, benchmarks)",
-            read=read_synthetic,
-        ),
-    ]
+# How each catalogued data set is decoded (the catalogue itself says what it holds).
+READERS: dict[str, Callable[[LoadRequest], Decoded]] = {
+    "digits": read_digits,
+    "cifar10": read_cifar10,
+    "cifar100": read_cifar100,
+    "imagefolder": read_imagefolder,
+    "synthetic": read_synthetic,
 }
-
-FALLBACK_RESOLUTION = 32
-
-
-def get_dataset(name: str) -> DatasetInfo:
-    if name not in DATASETS:
-        raise ConfigError("dataset", name, " | ".join(DATASETS))
-    return DATASETS[name]
 
 
 def load_dataset(
@@ -118,7 +70,7 @@ def load_dataset(
         in_channels=in_channels,
         num_classes=num_classes,
     )
-    return prepare(info.name, info.read(request), settings, resolution, info.augmentation)
+    return prepare(info.name, READERS[info.name](request), settings, resolution, info.augmentation)
 
 
 def prepare(
