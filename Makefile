@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 WHEELS ?= /opt/wheels
 FIND_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS))
 
-.PHONY: venv browser test lint format demo clean
+.PHONY: venv browser test test-fast lint format demo clean
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ browser:
 
 test: lint browser
 	$(BIN)/python -m pytest -q
+
+# The edit loop: everything but the tests marked ray, browser or slow (well under two minutes here).
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not ray and not browser and not slow"
 
 # A 20-trial search of small ResNeXts on the embedded digits data (local Ray; a few minutes on 2 cores).
 demo: venv

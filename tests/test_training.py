@@ -200,6 +200,7 @@ def test_asking_for_missing_cuda_fails_the_candidate(arch: Architecture, data: T
     assert result.state == "failed" and "no CUDA device" in result.error
 
 
+@pytest.mark.slow
 def test_compiled_model_trains(data: TrainingData, arch: Architecture) -> None:
     # torch.compile (inductor on the CPU here) builds the step once; the candidate then trains as usual.
     result = train_candidate(arch, data, SETTINGS.replace(epochs=1, compile=True), measure=False)
