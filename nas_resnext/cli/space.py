@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from nas_resnext.cli.common import HelpFormatter, print_json
-from nas_resnext.complexity import FLOP_CONVENTION
+from nas_resnext.cli.common import HelpFormatter, format_table, print_json
+from nas_resnext.complexity import FLOP_CONVENTION, count_analytic
+from nas_resnext.errors import ConfigError
 from nas_resnext.space import AxisRange, DesignSpace
-from nas_resnext.units import human_count
+from nas_resnext.units import gflops_text, human_count
 
 EXAMPLES = """\
 examples:
   nas-resnext space search_spaces/digits_demo.yaml
   nas-resnext space search_spaces/resnext_imagenet.yaml --json
+  nas-resnext space search_spaces/digits_demo.yaml --sample 10 --seed 3      # what random search draws
+  nas-resnext space search_spaces/resnext_cifar.yaml --sample 1000 --json
 """
 
 
@@ -27,7 +30,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("file", metavar="FILE.yaml", help="design-space file")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="print N architectures drawn as the search's random sampler draws them (uniform over the "
+        "in-budget architectures)",
+    )
+    parser.add_argument("--seed", type=int, metavar="S", help="seed of --sample (default: the space's)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (a list with --sample)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
 
@@ -44,7 +55,15 @@ def _axis_text(axis_range: AxisRange) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sample is not None and args.sample < 1:
+        raise ConfigError("--sample", args.sample, "an integer >= 1")
+    if args.seed is not None and args.sample is None:
+        raise ConfigError("--seed", args.seed, "nothing without --sample")
     space = DesignSpace.from_file(args.file)
+    if args.sample is not None:
+        return _print_sample(
+            space, args.sample, space.search.seed if args.seed is None else args.seed, args.json
+        )
     summary = space.summary(seed=space.search.seed)
     if args.json:
         print_json(
@@ -106,4 +125,38 @@ def run(args: argparse.Namespace) -> int:
     if summary.within_budget == 0:
         checked = "architecture of this space" if summary.exact else "sampled architecture"
         print(f"  warning: no {checked} is within the budget")
+    return 0
+
+
+def _print_sample(space: DesignSpace, count: int, seed: int, as_json: bool) -> int:
+    """Architectures drawn through the search's own sampling code, one row each."""
+    from nas_resnext.search.sampling import FeasibleSampler, sample_architectures
+
+    drawn = sample_architectures(space, count, seed)
+    rows = []
+    for arch in drawn:
+        complexity = count_analytic(arch)
+        rows.append(
+            {"name": arch.name, **arch.axis_values(), "flops": complexity.flops, "params": complexity.params}
+        )
+    if as_json:
+        print_json(rows)
+        return 0
+    feasible = FeasibleSampler(space).feasible_count()
+    of = f"{feasible:,} in-budget architectures" if feasible is not None else "the in-budget architectures"
+    print(f"{count} draws of {space.name} (seed {seed}), uniform over {of}:")
+    table = [
+        [
+            r["name"],
+            ",".join(map(str, r["depths"])),
+            r["width"],
+            r["cardinality"],
+            r["bottleneck_width"],
+            gflops_text(r["flops"]),
+            human_count(r["params"]),
+        ]
+        for r in rows
+    ]
+    print(format_table(["name", "depths", "width", "C", "d", "GFLOPs", "params"], table))
+    print(f"(GFLOPs: {FLOP_CONVENTION})")
     return 0

@@ -1,14 +1,31 @@
-"""Sampling that is feasible by construction: every architecture drawn lies inside the budget.
+"""Sampling that is feasible by construction and uniform over the feasible set.
 
-Optuna's constraints are soft (an infeasible trial still runs), so instead each axis is drawn as a
-quantile ``q`` in [0, 1) of the values still feasible given the axes drawn before it; the feasible values
-are found with the analytic counter. The Optuna distributions stay static (one ``FloatDistribution`` per
-axis), so every sampler works unchanged, and the natural values are stored beside them as user attributes.
+Optuna's constraints are soft (an infeasible trial still runs), so instead every axis is drawn as a
+quantile ``q`` in [0, 1): the axes are decoded in order (depths, width, cardinality, bottleneck width), and
+``q`` picks a value of the next axis with probability proportional to the number of in-budget architectures
+that value still leaves (its feasible completions, counted with the analytic counter). Independent uniform
+quantiles therefore draw every in-budget architecture with the same probability: the product of the
+conditional shares is one over the size of the feasible set. A value that leaves no completion is never
+picked.
+
+For a model-based sampler (TPE, NSGA-II, QMC) a quantile keeps its meaning along one axis: a low ``q``
+picks a small value, a high one a large value, and the value's share of the interval is its share of the
+feasible architectures, so a region of ``q`` maps to a region of the space of the same probability mass.
+
+Counting is exact (memoised, with whole sub-spaces settled from their cheapest and dearest corners) for
+spaces up to ``EXACT_COUNT_LIMIT`` architectures; above it, each value's completions are estimated from
+``ESTIMATE_SAMPLES`` uniformly drawn completions (seeded by the prefix, so decoding stays a function of the
+quantiles), and a value whose estimate is zero but which has a feasible completion keeps a small share.
+
+The Optuna distributions stay static (one ``FloatDistribution`` per axis), so every sampler works
+unchanged, and the natural values are stored beside them as user attributes.
 """
 
 from __future__ import annotations
 
 import functools
+import math
+import random
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +40,8 @@ if TYPE_CHECKING:
 QUANTILE_PREFIX = "q_"
 GRID_PARAM = "architecture_index"
 MAX_GRID_SIZE = 100_000
+EXACT_COUNT_LIMIT = 10_000_000  # spaces up to this size count feasible completions exactly
+ESTIMATE_SAMPLES = 256  # completions drawn per value to estimate its share in larger spaces
 
 
 class FeasibleSampler:
@@ -87,6 +106,49 @@ class FeasibleSampler:
         _, values = self.axes[len(prefix)]
         return tuple(v for v in values if self._has_feasible_completion((*prefix, v)))
 
+    @functools.lru_cache(maxsize=200_000)  # noqa: B019 - one sampler per search; the cache is the point
+    def completions(self, prefix: tuple[int, ...]) -> int:
+        """The number of in-budget architectures whose first axes are ``prefix`` (exact)."""
+        rest = self.axes[len(prefix) :]
+        if not rest:
+            return int(self._admits(prefix))
+        if not self._has_feasible_completion(prefix):
+            return 0
+        # Complexity grows along every axis: when the dearest completion is in budget too, so is every
+        # completion between the two corners.
+        dearest = prefix + tuple(values[-1] for _, values in rest)
+        cheapest = prefix + tuple(values[0] for _, values in rest)
+        if self._admits(cheapest) and self._admits(dearest):
+            return math.prod(len(values) for _, values in rest)
+        return sum(self.completions((*prefix, value)) for value in rest[0][1])
+
+    @property
+    def exact(self) -> bool:
+        """Whether completions are counted exactly (else estimated; see the module's docstring)."""
+        return self.space.size <= EXACT_COUNT_LIMIT
+
+    @functools.lru_cache(maxsize=200_000)  # noqa: B019 - one sampler per search; the cache is the point
+    def completion_weight(self, prefix: tuple[int, ...]) -> float:
+        """The share a value (the last of ``prefix``) gets when the next axis is drawn: its number of
+        feasible completions, exact or (above ``EXACT_COUNT_LIMIT``) estimated."""
+        if self.exact:
+            return float(self.completions(prefix))
+        if not self._has_feasible_completion(prefix):
+            return 0.0
+        rest = self.axes[len(prefix) :]
+        total = math.prod(len(values) for _, values in rest)
+        rng = random.Random(repr(prefix))  # decoding must stay a function of the quantiles
+        admitted = sum(
+            self._admits(prefix + tuple(rng.choice(values) for _, values in rest))
+            for _ in range(ESTIMATE_SAMPLES)
+        )
+        # A feasible value no draw happened to hit keeps half a draw's share rather than none.
+        return total * max(admitted, 0.5) / ESTIMATE_SAMPLES
+
+    def feasible_count(self) -> int | None:
+        """How many architectures of the space are in budget; None when the space is too large to count."""
+        return self.completions(()) if self.exact else None
+
     def check_feasible(self) -> None:
         """Raise a ConfigError naming the smallest architecture when the budget admits none."""
         if self._has_feasible_completion(()):
@@ -116,10 +178,10 @@ class FeasibleSampler:
         if GRID_PARAM in params:
             return self.feasible_architectures()[int(params[GRID_PARAM])]
         prefix: tuple[int, ...] = ()
-        for name, _ in self.axes:
-            values = self.feasible_values(prefix)
+        for name, values in self.axes:
+            weights = [self.completion_weight((*prefix, value)) for value in values]
             quantile = min(max(float(params[QUANTILE_PREFIX + name]), 0.0), 1.0)
-            prefix += (values[min(int(quantile * len(values)), len(values) - 1)],)
+            prefix += (_pick(values, weights, quantile),)
         return self.architecture(prefix)
 
     def seed_of(self, params: Mapping[str, Any]) -> int | None:
@@ -158,6 +220,20 @@ class FeasibleSampler:
             study.enqueue_trial({GRID_PARAM: index})
 
 
+def _pick(values: tuple[int, ...], weights: list[float], quantile: float) -> int:
+    """The value whose slice of [0, 1) holds ``quantile``, slices proportional to ``weights``; a value of
+    weight 0 is never picked (the quantile 1.0 picks the last value of positive weight)."""
+    total = sum(weights)
+    edge = 0.0
+    for value, weight in zip(values, weights, strict=True):
+        if weight <= 0:
+            continue
+        edge += weight / total
+        if quantile < edge:
+            return value
+    return next(v for v, w in zip(reversed(values), reversed(weights), strict=True) if w > 0)
+
+
 def _optuna_samplers() -> dict[str, Callable[[int], Any]]:
     """Each name of ``SAMPLERS`` (the space file's choices) -> that Optuna sampler, built from a seed."""
     import optuna
@@ -174,9 +250,46 @@ def _optuna_samplers() -> dict[str, Callable[[int], Any]]:
     }
 
 
-def make_sampler(name: str, sampler: FeasibleSampler, seed: int) -> Any:
-    """The Optuna sampler called ``name`` (one of ``SAMPLERS``), seeded."""
+def sample_architectures(space: DesignSpace, count: int, seed: int = 0) -> list[Architecture]:
+    """``count`` architectures drawn as a search's ``random`` sampler draws them (uniform over the in-budget
+    architectures, repeats possible), through the same Optuna sampler and decoding."""
+    import optuna
+
+    from nas_resnext.search.study import quiet_optuna
+
+    feasible = FeasibleSampler(space)
+    feasible.check_feasible()
+    with quiet_optuna():
+        study = optuna.create_study(sampler=make_sampler("random", feasible, seed))
+        distributions = feasible.distributions()
+        drawn = []
+        for _ in range(count):
+            trial = study.ask(distributions)
+            drawn.append(feasible.decode(trial.params))
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)  # nothing was trained
+    return drawn
+
+
+def continuing_seed(seed: int, trials_so_far: int) -> int:
+    """The seed a sampler starts from on a study that already holds ``trials_so_far`` trials.
+
+    A sampler rebuilt with the run's own seed would replay the draws it made before the run stopped (and
+    each replayed draw would come back as a copy of a trained model). A fresh stream fixed by the seed and
+    the number of trials keeps a resumed or extended run repeatable without replaying; a new run (no
+    trials yet) starts from the seed itself.
+    """
+    if trials_so_far == 0:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, trials_so_far]).generate_state(1)[0])
+
+
+def make_sampler(name: str, sampler: FeasibleSampler, seed: int, trials_so_far: int = 0) -> Any:
+    """The Optuna sampler called ``name`` (one of ``SAMPLERS``), seeded; ``trials_so_far`` (the trials the
+    study already holds) makes a resumed run continue instead of replaying (see ``continuing_seed``)."""
     factories = _optuna_samplers()
     if name not in factories:
         raise ConfigError("sampler", name, " | ".join(SAMPLERS))
-    return factories[name](seed)
+    # QMC keeps its seed: Optuna continues a scrambled sequence from the study's record of the last point.
+    return factories[name](seed if name == "qmc" else continuing_seed(seed, trials_so_far))
