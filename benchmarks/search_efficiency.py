@@ -12,7 +12,9 @@
     architectures with the same trainer.
 
 Hypervolume: losses (1 - accuracy, FLOPs / the budget's max_gflops), reference point (1, 1); COMPLETE
-trials only (an early-stopped trial never counts as trained).
+trials only (an early-stopped trial never counts as trained). Each trained model counts once: a copy (a
+redrawn architecture whose outcome the search copied, ``reused_from``) adds no point, no epochs, and is
+not trained again by the in-process loop of (c).
 
     .venv/bin/python benchmarks/search_efficiency.py [--trials 20] [--seeds 0,1] [--parts a,b,c]
 """
@@ -26,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from nas_resnext.pareto import hypervolume, losses
 from nas_resnext.rundir import RunDirectory, RunOptions
@@ -47,16 +49,21 @@ def search(space: DesignSpace, root: Path, label: str, **options: object) -> tup
     return outcome, time.perf_counter() - started
 
 
+def trained_trials(outcome: SearchOutcome) -> list[FrozenTrial]:
+    """The trials that trained: every trial but the copies of another's outcome."""
+    return [t for t in outcome.trials if "reused_from" not in t.user_attrs]
+
+
 def front_hypervolume(outcome: SearchOutcome, space: DesignSpace) -> float:
-    complete = [t for t in outcome.trials if t.state == TrialState.COMPLETE]
+    complete = [t for t in trained_trials(outcome) if t.state == TrialState.COMPLETE]
     scale = (space.budget.max_gflops or 1.0) * 1e9
     rows = losses([t.values[0] for t in complete], [[t.user_attrs["flops"] for t in complete]], [scale])
     return hypervolume(rows)
 
 
 def epochs_trained(outcome: SearchOutcome) -> int:
-    # Reused trials were not trained again; count each training once.
-    return sum(t.user_attrs.get("epochs", 0) for t in outcome.trials if "reused_from" not in t.user_attrs)
+    # A copy carries its source's epochs but trained none; count each training once.
+    return sum(t.user_attrs.get("epochs", 0) for t in trained_trials(outcome))
 
 
 def with_epochs(space: DesignSpace, epochs: int) -> DesignSpace:
@@ -132,7 +139,7 @@ def part_b(
 
 
 def distinct_trained(outcome: SearchOutcome) -> int:
-    return len({t.user_attrs["name"] for t in outcome.trials if "reused_from" not in t.user_attrs})
+    return len({t.user_attrs["name"] for t in trained_trials(outcome)})
 
 
 def part_c(space: DesignSpace, root: Path, trials: int) -> None:
@@ -143,9 +150,12 @@ def part_c(space: DesignSpace, root: Path, trials: int) -> None:
     from nas_resnext.latency import architecture_latency
     from nas_resnext.training import train_candidate
 
-    print(f"\n(c) Ray Tune path vs in-process sequential loop, the same {trials} architectures\n")
     outcome, ray_seconds = search(space, root, "ray-overhead", sampler="random", seed=0, trials=trials)
-    archs = [Architecture.from_dict(t.user_attrs["architecture"]) for t in outcome.trials]
+    # The Ray path trained each architecture once (a redraw was copied), so the loop trains those alone and
+    # both rates count trained models.
+    archs = [Architecture.from_dict(t.user_attrs["architecture"]) for t in trained_trials(outcome)]
+    trials = len(archs)
+    print(f"\n(c) Ray Tune path vs in-process sequential loop, the same {trials} architectures\n")
     started = time.perf_counter()
     data = load_dataset(
         space.dataset,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import TINY_NAME
+from markupsafe import escape
 
 from nas_resnext.architecture import Architecture
 from nas_resnext.report.data import ReportData, RunMeta, build_report_data
@@ -263,6 +264,162 @@ def test_escaping(value: str) -> None:
     assert "<" not in text(value) and ">" not in text(value)
 
 
+# ------------------------------------------------------------------------- copies and runs in statistics
+
+
+def trained_models() -> list[dict]:
+    """Twelve trained models in two complexity bins (C = 1, 2, 4 at two depths each), then one stopped early
+    (row 12) and one failed (row 13). Row 11 (C=4, deeper, costlier bin) is the most accurate."""
+    rows = []
+    for flops in (1000, 4000):
+        for cardinality in (1, 2, 4):
+            for depth in (1, 2):
+                accuracy = 0.7 + 0.01 * math.log2(cardinality) + 0.02 * depth + flops / 1e5
+                rows.append(
+                    {
+                        "flops": flops + 10 * depth,
+                        "cardinality": cardinality,
+                        "depths": f"{depth},{depth},{depth}",
+                        "val_accuracy": accuracy + 0.003 * (len(rows) % 3),
+                        "epochs": 2,
+                    }
+                )
+    rows.append({"flops": 1500, "cardinality": 2, "state": "PRUNED", "val_accuracy": 0.6, "epochs": 1})
+    rows.append({"flops": 1200, "cardinality": 4, "state": "FAIL", "error": "RuntimeError: NaN loss"})
+    return rows
+
+
+def with_copies(rows: list[dict], sources: list[int]) -> list[dict]:
+    """``rows`` and, after them, a copy of each source row: its outcome with ``reused_from`` naming it."""
+    return rows + [rows[k] | {"reused_from": k} for k in sources]
+
+
+def report_with_history(rows: list[dict], run: RunMeta | None = None) -> ReportData:
+    """One run's report whose trials trained two epochs each; a copy has its source's history."""
+    meta = run or run_meta()
+    history = pd.DataFrame(
+        [
+            {
+                "run": meta.name,
+                "number": number,
+                "epoch": float(epoch),
+                "val_accuracy": row["val_accuracy"] - e,
+            }
+            for number, row in enumerate(rows)
+            if row.get("val_accuracy") is not None
+            for epoch, e in ((1, 0.1), (2, 0.0))
+        ]
+    )
+    return build_report_data([meta], [table(rows, run=meta.name)], [history])
+
+
+# Each statistic the report prints, as a value that must not change when copies of trials are added.
+COUNTED_ONCE = {
+    "rows flagged Pareto-optimal": lambda r: r.table.loc[r.table["pareto"], "row"].tolist(),
+    "Pareto panels": lambda r: [
+        (p.cost, [(run.front, run.dominated, run.pruned, run.failed) for run in p.runs], p.points)
+        for p in pareto_infos(r)
+    ],
+    "C vs width": lambda r: tradeoff_info(r, ratio=2.0, resamples=200),
+    "EDF by cardinality": lambda r: edf_info(r, "cardinality", bins=2),
+    "EDF by depths": lambda r: edf_info(r, "depths", bins=2),
+    "importance": lambda r: importance_infos(r),
+    "learning curves": lambda r: curves_info(r),
+}
+
+
+@pytest.mark.parametrize("view", list(COUNTED_ONCE))
+def test_a_copy_is_never_a_second_observation(view: str) -> None:
+    rows = trained_models()
+    # Copies of the best model (on every front), of a dominated one, of the stopped and of the failed one.
+    copied = with_copies(rows, [11, 0, 12, 13])
+    statistic = COUNTED_ONCE[view]
+    assert statistic(report_with_history(copied)) == statistic(report_with_history(rows))
+
+
+def test_a_copy_is_shown_as_a_copy_and_never_on_a_front() -> None:
+    rows = [
+        {"val_accuracy": 0.9, "flops": 100},
+        {"val_accuracy": 0.8, "flops": 200},
+        {"val_accuracy": 0.95, "flops": 300},
+        {"val_accuracy": 0.7, "flops": 400},
+    ]
+    report = data(with_copies(rows, [0]))  # trial 4 is a copy of trial 0, which is on the front
+    assert report.table["pareto"].tolist() == [True, False, True, False, False]
+    (flops, _) = pareto_infos(report)
+    assert flops.runs == (
+        ParetoRun("run", front=(0, 2), dominated=(1, 3), pruned=(), failed=(), copies=((4, 0),)),
+    )
+    assert 4 not in flops.points  # not drawn over its source
+    shown = json.loads(pareto_figure(flops).to_json())
+    assert all(4 not in trace.get("meta", {}).get("rows", []) for trace in shown["data"])
+    assert "1 copy of an earlier trial (not plotted)" in str(shown["layout"]["annotations"])
+    info = trials_info(report)
+    copy = dict(zip(info.keys, info.rows[4], strict=True))
+    assert (copy["reused_from"], copy["pareto"]) == (0, False)
+    assert info.keys[info.copy] == "reused_from" and info.headings[info.copy] == "copy of"
+    assert dict(zip(info.keys, info.rows[0], strict=True))["reused_from"] is None
+    assert table_order(report) == (2, 0, 1, 3, 4)  # the front, the other trained models, then the copy
+    assert header_info(report, run_meta()).copies == 1
+    # Four trained models are too few for importance, however many copies they have.
+    (accuracy, _) = importance_infos(report)
+    assert accuracy.importances == ()
+    assert accuracy.message == "Not enough completed trials for importance (4; needs 5)."
+
+
+def runs_of_opposite_trends() -> tuple[RunMeta, pd.DataFrame, RunMeta, pd.DataFrame]:
+    """Run ``a`` on digits, where more cardinality helps, and run ``b`` on CIFAR-10, at lower accuracy,
+    where it hurts; pooled, b's low accuracies at C=4 would pass for an effect of C."""
+    runs = []
+    for name, dataset, base, step in (("a", "digits", 0.9, 0.02), ("b", "cifar10", 0.5, -0.02)):
+        rows = [
+            {
+                "flops": 1000,
+                "cardinality": cardinality,
+                "depths": f"{depth},{depth},{depth}",
+                "val_accuracy": base + step * math.log2(cardinality) + 0.002 * (k % 3),
+            }
+            for cardinality in ((1, 2) if name == "a" else (2, 4))
+            for k, depth in enumerate((1, 2, 1, 2))
+        ]
+        meta = RunMeta(name, Path(name), DesignSpace.from_dict({**SPACE, "dataset": dataset}), run_options())
+        runs += [meta, table(rows, run=name)]
+    return tuple(runs)  # type: ignore[return-value]
+
+
+def test_subspace_comparisons_stay_within_each_run() -> None:
+    meta_a, a, meta_b, b = runs_of_opposite_trends()
+    both = build_report_data([meta_a, meta_b], [a, b])
+    alone = {"a": build_report_data([meta_a], [a]), "b": build_report_data([meta_b], [b])}
+    info = analyse(both)
+    assert [t.run for t in info.tradeoff] == ["a", "b"]
+    for each in info.tradeoff:
+        assert each == tradeoff_info(alone[each.run])
+        assert each.n == 8
+    (in_a, in_b) = info.tradeoff
+    assert in_a.answer.startswith("At matched complexity, more cardinality helped")
+    assert in_b.answer.startswith("At matched complexity, more cardinality hurt")
+    assert tradeoff_info(both, run="b") == in_b
+    with pytest.raises(ValueError, match="one run"):
+        tradeoff_info(both)  # several runs are never pooled by default
+    assert [(e.grouping, e.run) for e in info.edfs] == [
+        ("run", None),
+        ("cardinality", "a"),
+        ("depths", "a"),
+        ("cardinality", "b"),
+        ("depths", "b"),
+    ]
+    for edf in info.edfs[1:]:
+        assert edf == edf_info(alone[edf.run], edf.grouping)
+    assert [c.label for c in info.edfs[0].curves] == ["a (n=8)", "b (n=8)"]  # runs are compared, not pooled
+    with pytest.raises(ValueError, match="one run"):
+        edf_info(both, "cardinality")
+    page = render_html(info)
+    for k, each in enumerate(info.tradeoff):
+        assert str(escape(each.answer)) in page and f'id="plot-tradeoff-{k}"' in page
+    assert page.index(str(escape(in_a.answer))) < page.index(str(escape(in_b.answer)))
+
+
 # ------------------------------------------------------------------------------------- trade-off study
 
 TINY = Architecture.from_name(TINY_NAME)
@@ -383,7 +540,7 @@ def test_figures_render_from_their_info_alone() -> None:
     (study,) = info.studies
     figures = [
         *(pareto_figure(p) for p in info.pareto),
-        tradeoff_figure(info.tradeoff),
+        *(tradeoff_figure(t) for t in info.tradeoff),
         *(edf_figure(e) for e in info.edfs),
         importance_figure(info.importance),
         curves_figure(info.curves),

@@ -3,6 +3,8 @@ and user strings (architecture names, error messages, the space's description) n
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import shutil
 from collections.abc import Iterator
@@ -36,8 +38,9 @@ SCRIPT_TAG = "<script>window.__xss=1</script>"
 IMG_TAG = "<img src=x onerror=window.__xss=1>"
 
 
-def make_run(path: Path, name: str, evil: bool = False, seed: int = 0) -> Path:
-    """A real run directory: the resolved space, the run's options and an Optuna study with trials."""
+def make_run(path: Path, name: str, evil: bool = False, seed: int = 0, copy_of: int | None = None) -> Path:
+    """A real run directory: the resolved space, the run's options and an Optuna study with trials; with
+    ``copy_of``, a last trial that is a copy of that one, as the search records a redrawn architecture."""
     description = f"space {SCRIPT_TAG} {IMG_TAG}" if evil else "a test space"
     space = DesignSpace.from_dict(
         {
@@ -120,6 +123,17 @@ def make_run(path: Path, name: str, evil: bool = False, seed: int = 0) -> Path:
                     )
                 )
                 number += 1
+    if copy_of is not None:
+        source = study.trials[copy_of]
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=source.state,
+                values=source.values,
+                params=source.params,
+                distributions=source.distributions,
+                user_attrs={**source.user_attrs, "reused_from": copy_of},
+            )
+        )
     return path
 
 
@@ -215,8 +229,18 @@ def test_report_renders_every_view_offline(tmp_path: Path, browser: Any) -> None
     divs, drawn = rendered_plots(page)
     ids = page.evaluate("[...document.querySelectorAll('div.plot')].map(d => d.id)")
     assert divs == drawn
-    for view in ("plot-pareto-flops", "plot-pareto-params", "plot-tradeoff", "plot-edf-run", "plot-curves"):
+    for view in ("plot-pareto-flops", "plot-pareto-params", "plot-edf-run", "plot-curves"):
         assert view in ids
+    # Sub-spaces are compared within each run: one C-vs-width answer and plot, and one EDF per grouping, each.
+    for run in (0, 1):
+        for view in ("plot-tradeoff", "plot-edf-cardinality", "plot-edf-depths"):
+            assert f"{view}-{run}" in ids
+    answers = page.evaluate("[...document.querySelectorAll('#tradeoff p.answer')].map(p => p.textContent)")
+    assert len(answers) == 2 and all(answer.startswith("Not enough data") for answer in answers)
+    assert page.evaluate("[...document.querySelectorAll('#tradeoff h3')].map(h => h.textContent)") == [
+        "run-a",
+        "run-b",
+    ]
     assert "plot-importance" in ids
     names = page.evaluate(
         "[...document.querySelectorAll('div.plot')].flatMap(d => d.data)"
@@ -236,6 +260,41 @@ def test_report_renders_every_view_offline(tmp_path: Path, browser: Any) -> None
     banner = re.search(r"plotly\.js v[0-9.]+", bundle)
     assert banner is not None and bundle.count(banner.group()) == 1
     assert report.read_text().count(banner.group()) == 1
+
+
+@pytest.mark.browser
+def test_a_copy_is_shown_as_a_copy(tmp_path: Path, browser: Any) -> None:
+    # Trial 12 copies trial 0, the cheapest trial and so on the front.
+    report = write_report([make_run(tmp_path / "run", "tiny", copy_of=0)], tmp_path / "copies.html")
+    page, errors, _ = open_report(browser, report)
+    headings = page.evaluate("[...document.querySelectorAll('#trials th')].map(th => th.textContent)")
+    cells = page.evaluate(
+        "[...document.querySelectorAll('#trials tbody tr')].map(tr =>"
+        " [tr.className, ...[...tr.cells].map(td => td.textContent)])"
+    )
+    by_trial = {row[1 + headings.index("trial")]: row for row in cells}
+    copy, source = by_trial["12"], by_trial["0"]
+    assert copy[1 + headings.index("copy of")] == "= trial 0"
+    assert copy[1 + headings.index("Pareto")] == "" and "front" not in copy[0] and "copy" in copy[0]
+    assert source[1 + headings.index("Pareto")] == "★" and source[1 + headings.index("copy of")] == ""
+    # The copy is drawn nowhere: it would sit on its source's point and count twice.
+    drawn = page.evaluate(
+        "[...document.querySelectorAll('div.plot')].flatMap(d => d.data)"
+        ".filter(t => t.customdata).flatMap(t => t.customdata.filter(Boolean).map(c => c[1]))"
+    )
+    assert 0 in drawn and 12 not in drawn
+    front = page.evaluate(
+        "document.getElementById('plot-pareto-flops').data"
+        ".filter(t => t.name.startsWith('Pareto front')).flatMap(t => t.meta.rows).length"
+    )
+    assert page.locator("#trials tbody tr.front").count() == front
+    # The downloaded table keeps the source's trial number, as trials.csv does.
+    page.locator("#csv").click()
+    text = page.evaluate("fetch(document.getElementById('csv').href).then(r => r.text())")
+    rows = {line["number"]: line for line in csv.DictReader(io.StringIO(text))}
+    assert (rows["12"]["reused_from"], rows["12"]["pareto"]) == ("0", "")
+    assert (rows["0"]["reused_from"], rows["0"]["pareto"]) == ("", "True")
+    assert errors == []
 
 
 @pytest.mark.browser

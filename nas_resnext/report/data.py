@@ -3,6 +3,11 @@
 Every view reads the same ``ReportData``: ``table`` holds one row per trial, all runs stacked (``row`` is
 the trial's position, which the page uses to share data between views), and ``history`` one row per
 trained epoch. A run directory is read only through ``RunDirectory``, which alone knows its file names.
+
+A run never trains the same architecture (with the same training seed) twice: a later draw of it is a
+copy, a row whose ``reused_from`` names the trial that trained. The table keeps copies, so the trials table
+can show them, but every statistic counts a trained model once: views take their observations from
+``trained(table)``, never from the copies.
 """
 
 from __future__ import annotations
@@ -88,14 +93,38 @@ def _history_rows(trials: list[FrozenTrial]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["number", "epoch", "val_accuracy"])
 
 
+def is_copy(table: pd.DataFrame) -> pd.Series:
+    """True for the rows that copy another trial's outcome (a redrawn architecture, not trained again)."""
+    return table["reused_from"].notna()
+
+
+def trained(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows that are observations of their own: every trial but the copies."""
+    return table[~is_copy(table)]
+
+
+def one_run(data: ReportData, run: str | None = None) -> str:
+    """The run an analysis within one run reads: ``run``, or else the report's only run.
+
+    Analyses that compare sub-spaces (C against width, EDFs by cardinality or depth) stay within one run:
+    runs may differ in data set, budget or training, so pooling their accuracies would compare those too.
+    """
+    names = [meta.name for meta in data.runs]
+    if run is None and len(names) == 1:
+        return names[0]
+    if run is not None and run in names:
+        return run
+    raise ValueError(f"name one run of {names} to analyse (got {run!r}): runs are compared, never pooled")
+
+
 def build_report_data(
     runs: list[RunMeta], tables: list[pd.DataFrame], histories: list[pd.DataFrame] | None = None
 ) -> ReportData:
     """Stack per-run trials tables (``TRIAL_COLUMNS`` plus ``run``) and add the report's columns.
 
     ``histories`` hold ``run, number, epoch, val_accuracy`` per trained epoch. ``pareto`` marks the COMPLETE
-    trials no other trial of the same run dominates on that run's objectives; ``reason`` says why a trial
-    did not complete.
+    trials no other trial of the same run dominates on that run's objectives, copies left out (a copy is
+    never on a front: its source is); ``reason`` says why a trial did not complete.
     """
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TABLE_COLUMNS[1:])
     table.insert(0, "row", np.arange(len(table)))
@@ -103,7 +132,7 @@ def build_report_data(
     table["latency_ms"] = pd.to_numeric(table["latency_ms"], errors="coerce").astype(float)
     table["pareto"] = False
     for run in runs:
-        selected = (table["run"] == run.name) & (table["state"] == "COMPLETE")
+        selected = (table["run"] == run.name) & (table["state"] == "COMPLETE") & ~is_copy(table)
         part = table[selected & table["val_accuracy"].notna()]
         costs = [c for c in run.space.objectives if c != "val_accuracy"]
         if len(part):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from nas_resnext.report.views import ReportInfo
 from nas_resnext.report.views.cardinality import tradeoff_figure
 from nas_resnext.report.views.curves import curves_figure
-from nas_resnext.report.views.edf import edf_figure
+from nas_resnext.report.views.edf import EdfInfo, edf_figure
 from nas_resnext.report.views.importance import importance_figure
 from nas_resnext.report.views.pareto import pareto_figure
 from nas_resnext.report.views.plotting import FLOPS_LABEL
@@ -87,12 +87,15 @@ def render_html(info: ReportInfo) -> str:
         for k, study in enumerate(info.studies)
     ]
     pareto_plots = [plots.add(f"plot-pareto-{p.cost}", pareto_figure(p)) for p in info.pareto]
-    tradeoff_plot = plots.add("plot-tradeoff", tradeoff_figure(info.tradeoff))
-    edfs = [(edf, plots.add(f"plot-edf-{edf.grouping}", edf_figure(edf))) for edf in info.edfs]
+    names = [header.run for header in info.headers]
+    tradeoffs = [
+        (tradeoff, plots.add(f"plot-tradeoff-{names.index(tradeoff.run)}", tradeoff_figure(tradeoff)))
+        for tradeoff in info.tradeoff
+    ]
+    edfs = [(edf, plots.add(_edf_id(edf, names), edf_figure(edf))) for edf in info.edfs]
     importance_plot = plots.add("plot-importance", importance_figure(info.importance))
     curves_plot = plots.add("plot-curves", curves_figure(info.curves))
 
-    names = [header.run for header in info.headers]
     studies_only = bool(info.studies) and len(info.studies) == len(names)
     title = ("Trade-off study report: " if studies_only else "Search report: ") + ", ".join(names)
     nav = [
@@ -110,6 +113,7 @@ def render_html(info: ReportInfo) -> str:
         "keys": trials.keys,
         "columns": trials.headings,
         "pareto": trials.pareto,
+        "copy": trials.copy,
         "rows": trials.rows,
         "order": trials.order,
     }
@@ -120,8 +124,8 @@ def render_html(info: ReportInfo) -> str:
         headers=info.headers,
         studies=studies,
         pareto_plots=pareto_plots,
-        tradeoff=info.tradeoff,
-        tradeoff_plot=tradeoff_plot,
+        several=len(names) > 1,
+        tradeoffs=tradeoffs,
         edfs=edfs,
         importance=info.importance,
         importance_plot=importance_plot,
@@ -134,4 +138,11 @@ def render_html(info: ReportInfo) -> str:
         css=Markup(asset(STYLE)),
         script=Markup(asset(SCRIPT)),
         plotly_js=Markup(get_plotlyjs()),
+    )
+
+
+def _edf_id(edf: EdfInfo, names: list[str]) -> str:
+    """``plot-edf-run`` for the runs compared, ``plot-edf-<grouping>-<k>`` within the k-th run."""
+    return (
+        f"plot-edf-{edf.grouping}" if edf.run is None else f"plot-edf-{edf.grouping}-{names.index(edf.run)}"
     )

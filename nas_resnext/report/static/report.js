@@ -30,6 +30,8 @@
   var body = table.createTBody();
   var sorted = {column: -1, descending: false};
   function cell(v) { return v === null ? "" : (v === true ? "★" : (v === false ? "" : String(v))); }
+  // A copy names the trial whose outcome it repeats; the CSV keeps the bare number, as trials.csv does.
+  function shown(v, c) { return c === DATA.copy && v !== null ? "= trial " + v : cell(v); }
   // A page of rows at a time: laying out every row of a 10,000-trial table would stall the browser.
   var PAGE = 200, first = 0;
   var prev = document.getElementById("page-prev"), next = document.getElementById("page-next");
@@ -40,9 +42,10 @@
     order.slice(first, first + PAGE).forEach(function (i) {
       var row = DATA.rows[i], tr = document.createElement("tr");
       if (row[DATA.pareto]) tr.className = "front";
-      row.forEach(function (v) {
+      if (row[DATA.copy] !== null) tr.className = "copy";
+      row.forEach(function (v, c) {
         var td = document.createElement("td");
-        td.textContent = cell(v);
+        td.textContent = shown(v, c);
         tr.appendChild(td);
       });
       fragment.appendChild(tr);

@@ -1,7 +1,9 @@
 """The report's views, one module each: ``<view>_info(data)`` computes a typed info (pure, no plotting) and
 ``<view>_figure(info)`` maps that info, and nothing else, to a Plotly figure.
 
-``analyse`` computes every view's info from one ``ReportData``.
+``analyse`` computes every view's info from one ``ReportData``. Views that compare sub-spaces (C against
+width, EDFs by cardinality and by depths) get one info per run; several runs are compared (the EDF by run,
+the Pareto overlays), never pooled.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from nas_resnext.report.data import ReportData
-from nas_resnext.report.views.cardinality import TradeoffInfo, tradeoff_info
+from nas_resnext.report.views.cardinality import TradeoffInfo, tradeoff_infos
 from nas_resnext.report.views.curves import CurvesInfo, curves_info
 from nas_resnext.report.views.edf import EdfInfo, edf_info
 from nas_resnext.report.views.header import HeaderInfo, header_info
@@ -26,8 +28,8 @@ class ReportInfo(NamedTuple):
     headers: tuple[HeaderInfo, ...]
     studies: tuple[StudyInfo, ...]  # one per trade-off run; empty for searches
     pareto: tuple[ParetoInfo, ...]
-    tradeoff: TradeoffInfo
-    edfs: tuple[EdfInfo, ...]
+    tradeoff: tuple[TradeoffInfo, ...]  # one per run
+    edfs: tuple[EdfInfo, ...]  # by run (several runs), then each run's by cardinality and by depths
     importance: tuple[ImportanceInfo, ...]
     curves: CurvesInfo
     trials: TrialsInfo
@@ -35,14 +37,15 @@ class ReportInfo(NamedTuple):
 
 def analyse(data: ReportData) -> ReportInfo:
     """Every view's info from one ``ReportData``."""
-    groupings = (["run"] if len(data.runs) > 1 else []) + ["cardinality", "depths"]
+    by_run = [edf_info(data, "run")] if len(data.runs) > 1 else []
+    within_runs = [edf_info(data, g, run=run.name) for run in data.runs for g in ("cardinality", "depths")]
     return ReportInfo(
         data=data,
         headers=tuple(header_info(data, run) for run in data.runs),
         studies=study_infos(data),
         pareto=tuple(pareto_infos(data)),
-        tradeoff=tradeoff_info(data),
-        edfs=tuple(edf_info(data, g) for g in groupings),
+        tradeoff=tuple(tradeoff_infos(data)),
+        edfs=(*by_run, *within_runs),
         importance=tuple(importance_infos(data)),
         curves=curves_info(data),
         trials=trials_info(data),

@@ -2,7 +2,7 @@
 
 This answers the question ResNeXt asks of a budget: spend it on more groups (cardinality C) or on wider
 ones. (The ``nas_resnext.tradeoff`` package runs controlled studies of the same question; this view reads
-a search's trials.)
+a search's trials.) Each run is analysed on its own, each trained model counted once (copies left out).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from nas_resnext.report.data import ReportData
-from nas_resnext.report.views.plotting import color
+from nas_resnext.report.data import ReportData, one_run, trained
+from nas_resnext.report.views.plotting import color, text
 
 
 class CardinalityStats(NamedTuple):
@@ -35,28 +35,42 @@ class ComplexityBin(NamedTuple):
 
 
 class TradeoffInfo(NamedTuple):
-    bins: tuple[ComplexityBin, ...]  # every bin that holds a COMPLETE trial
+    run: str  # the one run analysed
+    bins: tuple[ComplexityBin, ...]  # every bin that holds a COMPLETE trained model
     slope: float | None  # accuracy change (points of %) per doubling of C at matched complexity
     ci_low: float | None
     ci_high: float | None
-    n: int  # trials in bins that compare at least two cardinalities
+    n: int  # trained models in bins that compare at least two cardinalities
     answer: str
 
 
+def tradeoff_infos(data: ReportData, **options: Any) -> list[TradeoffInfo]:
+    """``tradeoff_info`` of each run in turn (``options`` as it takes them)."""
+    return [tradeoff_info(data, run.name, **options) for run in data.runs]
+
+
 def tradeoff_info(
-    data: ReportData, ratio: float = math.sqrt(2), resamples: int = 1000, confidence: float = 0.9
+    data: ReportData,
+    run: str | None = None,
+    ratio: float = math.sqrt(2),
+    resamples: int = 1000,
+    confidence: float = 0.9,
 ) -> TradeoffInfo:
-    """Accuracy against cardinality within complexity bins (factor ``ratio`` wide), with bootstrap CIs.
+    """Accuracy against cardinality within complexity bins (factor ``ratio`` wide) of one run, with
+    bootstrap CIs; ``run`` may be left out of a report of one run (``one_run``).
 
     The answer is the pooled within-bin least-squares slope of accuracy on log2(C): bins remove the
     complexity difference, so a positive slope says "at this budget spend it on cardinality", a negative one
-    "on width (fewer, wider groups)". Its CI comes from resampling trials within each bin.
+    "on width (fewer, wider groups)". Its CI comes from resampling trained models within each bin. Copies
+    are left out: a copy repeats its source's accuracy, so counting it would narrow the CI with no new data.
     """
-    table = data.table
+    name = one_run(data, run)
+    table = trained(data.table)
+    table = table[table["run"] == name]
     done = table[(table["state"] == "COMPLETE") & table["val_accuracy"].notna() & table["flops"].notna()]
     done = done[done["cardinality"].notna()]
     if done.empty:
-        return TradeoffInfo((), None, None, None, 0, "Not enough data: no completed trials.")
+        return TradeoffInfo(name, (), None, None, None, 0, "Not enough data: no completed trials.")
     flops = done["flops"].astype(float).to_numpy()
     bin_of = np.floor(np.log(flops) / np.log(ratio)).astype(int)
     rng = np.random.default_rng(0)
@@ -75,13 +89,15 @@ def tradeoff_info(
     n = sum(len(x) for x, _ in samples)
     if not samples or n < 6:
         return TradeoffInfo(
+            name,
             tuple(bins),
             None,
             None,
             None,
             n,
-            "Not enough data: fewer than 6 completed trials share a complexity bin with a trial of another "
-            f"cardinality ({n} do). Run more trials to compare C and width at matched complexity.",
+            "Not enough data: fewer than 6 trained models (copies not counted) share a complexity bin with "
+            f"one of another cardinality ({n} do). Run more trials to compare C and width at matched "
+            "complexity.",
         )
     slope = _pooled_slope(samples)
     boot = []
@@ -95,10 +111,10 @@ def tradeoff_info(
             boot.append(value)
     alpha = (1 - confidence) / 2
     low, high = (float(v) for v in np.quantile(boot, [alpha, 1 - alpha]))
-    where = f"{n} trials in {len(samples)} complexity bin{'s' if len(samples) > 1 else ''}"
+    where = f"{n} trained models in {len(samples)} complexity bin{'s' if len(samples) > 1 else ''}"
     interval = (
-        f"{slope:+.2f} points of accuracy per doubling of C "
-        f"({confidence:.0%} CI {low:+.2f} to {high:+.2f}; {where})"
+        f"{slope:+.2f} points of accuracy per doubling of C (pooled within-bin least-squares slope, "
+        f"{confidence:.0%} bootstrap CI {low:+.2f} to {high:+.2f}; {where})"
     )
     if low > 0:
         answer = f"At matched complexity, more cardinality helped: {interval}. Spend the budget on C."
@@ -112,7 +128,7 @@ def tradeoff_info(
             f"At matched complexity the data do not separate C from width: {interval}; "
             "the interval includes 0."
         )
-    return TradeoffInfo(tuple(bins), slope, low, high, n, answer)
+    return TradeoffInfo(name, tuple(bins), slope, low, high, n, answer)
 
 
 def _pooled_slope(samples: list[tuple[np.ndarray, np.ndarray]]) -> float | None:
@@ -207,5 +223,8 @@ def tradeoff_figure(info: TradeoffInfo) -> Any | None:
     fig.update_xaxes(type="log", dtick=math.log10(2), title_text="cardinality C", row=1, col=1)
     fig.update_xaxes(type="log", title_text="group width C·d (geometric mean)", row=1, col=2)
     fig.update_yaxes(title_text="val accuracy (%), mean and 90% CI", row=1, col=1)
-    fig.update_layout(title="C vs width at matched complexity (bins of a factor √2 in GFLOPs)", height=460)
+    fig.update_layout(
+        title=f"C vs width at matched complexity in {text(info.run)} (bins of a factor √2 in GFLOPs)",
+        height=460,
+    )
     return fig

@@ -1,4 +1,7 @@
-"""Learning curves: validation accuracy per epoch of every trial that trained, completed or stopped early."""
+"""Learning curves: validation accuracy per epoch of every trial that trained, completed or stopped early.
+
+A copy of another trial trained nothing (its history is its source's), so it draws no curve of its own.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from nas_resnext.report.data import ReportData
+from nas_resnext.report.data import ReportData, trained
 from nas_resnext.report.views.plotting import WEBGL_POINTS, scatter_class
 from nas_resnext.report.views.trials import HOVER
 
@@ -32,7 +35,8 @@ def curves_info(data: ReportData) -> CurvesInfo:
     """The trained trials split by how they ended, with their per-epoch accuracies."""
     history = data.history
     rows = set(history["row"].astype(int))
-    table = data.table[data.table["row"].isin(rows)]
+    table = trained(data.table)
+    table = table[table["row"].isin(rows)]
     max_epoch = history["epoch"].max() if len(history) else 0
     complete = tuple(int(r) for r in table.loc[table["state"] == "COMPLETE", "row"])
     stopped = tuple(int(r) for r in table.loc[table["state"] != "COMPLETE", "row"])

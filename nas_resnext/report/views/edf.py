@@ -1,4 +1,8 @@
-"""Design-space error EDFs: the share of models below each error, per sub-space, complexity-normalised."""
+"""Design-space error EDFs: the share of models below each error, per sub-space, complexity-normalised.
+
+Sub-spaces (by cardinality, by depths) are compared within one run; the grouping by run compares runs,
+each a curve of its own. Each trained model counts once: copies are left out.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nas_resnext.report.data import ReportData
+from nas_resnext.report.data import ReportData, one_run, trained
 from nas_resnext.report.views.plotting import color, text
 
 
@@ -19,22 +23,30 @@ class EdfCurve(NamedTuple):
 
 class EdfInfo(NamedTuple):
     grouping: str  # "cardinality", "depths" or "run"
+    run: str | None  # the run whose sub-spaces are compared; None when the groups are the runs
     curves: tuple[EdfCurve, ...]
     note: str
 
 
-def edf_info(data: ReportData, grouping: str, bins: int = 8) -> EdfInfo:
-    """Complexity-normalised error EDFs of sub-spaces (Radosavovic et al., 2019).
+def edf_info(data: ReportData, grouping: str, bins: int = 8, run: str | None = None) -> EdfInfo:
+    """Complexity-normalised error EDFs of sub-spaces (Radosavovic et al., 2019) of one run (``run``, which
+    a report of one run may leave out), or of every run when ``grouping`` is ``"run"``.
 
-    Each trial is weighted so that every sub-space's distribution over log-FLOPs bins matches the pooled
-    one: weight = pooled share of the trial's bin / the sub-space's count in that bin. Bins a sub-space has
-    no trial in are left out of its curve and the rest renormalised.
+    Each trained model is weighted so that every sub-space's distribution over log-FLOPs bins matches the
+    pooled one: weight = pooled share of the model's bin / the sub-space's count in that bin. Bins a
+    sub-space has no model in are left out of its curve and the rest renormalised.
     """
-    table = data.table
+    table = trained(data.table)
+    if grouping == "run":
+        if run is not None:
+            raise ValueError(f"the EDF by run compares every run; got run={run!r}")
+    else:
+        run = one_run(data, run)
+        table = table[table["run"] == run]
     done = table[(table["state"] == "COMPLETE") & table["val_accuracy"].notna() & table["flops"].notna()]
     done = done[done[grouping].notna()]
     if done[grouping].nunique() < 2:
-        return EdfInfo(grouping, (), f"Needs completed trials in at least two groups by {grouping}.")
+        return EdfInfo(grouping, run, (), f"Needs completed trials in at least two groups by {grouping}.")
     log_flops = np.log(done["flops"].astype(float).to_numpy())
     low, high = log_flops.min(), log_flops.max()
     if high > low:
@@ -60,8 +72,8 @@ def edf_info(data: ReportData, grouping: str, bins: int = 8) -> EdfInfo:
                 tuple(float(c) for c in np.cumsum(weights[order])),
             )
         )
-    note = "Weighted so that each group's GFLOPs distribution matches the pooled one (8 log-spaced bins)."
-    return EdfInfo(grouping, tuple(curves), note)
+    note = f"Weighted so that each group's GFLOPs distribution matches all groups' ({bins} log-spaced bins)."
+    return EdfInfo(grouping, run, tuple(curves), note)
 
 
 def _sorted_keys(keys: Any) -> list[Any]:
@@ -81,6 +93,7 @@ def edf_figure(edf: EdfInfo) -> Any | None:
 
     if not edf.curves:
         return None
+    where = f" in {text(edf.run)}" if edf.run is not None else ""
     fig = go.Figure()
     for k, curve in enumerate(edf.curves):
         # A line is one SVG path however many points it has; WebGL only pays off for markers.
@@ -95,7 +108,7 @@ def edf_figure(edf: EdfInfo) -> Any | None:
             )
         )
     fig.update_layout(
-        title=f"Error EDF by {text(edf.grouping)} (complexity-normalised)",
+        title=f"Error EDF by {text(edf.grouping)}{where} (complexity-normalised)",
         xaxis={"title": "validation error (1 − accuracy)", "tickformat": ".0%"},
         yaxis={"title": "cumulative share of models", "range": [0, 1.02]},
         height=420,

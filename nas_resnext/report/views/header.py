@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from nas_resnext.complexity import FLOP_CONVENTION
-from nas_resnext.report.data import ReportData, RunMeta
+from nas_resnext.report.data import ReportData, RunMeta, is_copy
 from nas_resnext.rundir import RunDirectory
 from nas_resnext.tradeoff.plan import TradeoffPlan
 from nas_resnext.units import format_duration
@@ -28,12 +28,14 @@ class HeaderInfo(NamedTuple):
     counts: tuple[tuple[str, int], ...]  # trials by state, COMPLETE/PRUNED/FAIL first
     flop_convention: str
     study: str = ""  # a trade-off study: what it compares, and its seeds; "" for a search
+    copies: int = 0  # trials (counted in ``counts``) that copy another's outcome rather than train
 
 
 def header_info(data: ReportData, run: RunMeta) -> HeaderInfo:
     """The card of one run: its space, options, versions and trial counts."""
     options = run.options
-    states = data.table.loc[data.table["run"] == run.name, "state"].value_counts()
+    mine = data.table[data.table["run"] == run.name]
+    states = mine["state"].value_counts()
     order = ["COMPLETE", "PRUNED", "FAIL", *sorted(set(states.index) - {"COMPLETE", "PRUNED", "FAIL"})]
     return HeaderInfo(
         run=run.name,
@@ -52,6 +54,7 @@ def header_info(data: ReportData, run: RunMeta) -> HeaderInfo:
         counts=tuple((state, int(states.get(state, 0))) for state in order),
         flop_convention=f"GFLOPs: {FLOP_CONVENTION}",
         study=_study_text(run.plan) if run.plan is not None else "",
+        copies=int(is_copy(mine).sum()),
     )
 
 

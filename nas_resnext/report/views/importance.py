@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from nas_resnext.pareto import study_direction
-from nas_resnext.report.data import ReportData
+from nas_resnext.report.data import ReportData, trained
 from nas_resnext.report.views.plotting import color, text
 
 
@@ -27,11 +27,12 @@ def importance_infos(data: ReportData, max_trials: int = 1000) -> list[Importanc
 
     The study's own parameters are the sampler's quantiles (positions within each axis); importance is
     asked of the architecture axes themselves, so the trials are re-expressed with natural distributions in
-    an in-memory study. Above ``max_trials`` a seeded sample keeps the random forest fast.
+    an in-memory study. Above ``max_trials`` a seeded sample keeps the random forest fast. Each trained
+    model is one trial of that study: copies are left out.
     """
     infos = []
+    table = trained(data.table)
     for run in data.runs:
-        table = data.table
         part = table[(table["run"] == run.name) & (table["state"] == "COMPLETE")]
         part = part.dropna(subset=["val_accuracy", *IMPORTANCE_AXES])
         for objective in run.space.objectives:

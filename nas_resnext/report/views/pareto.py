@@ -1,4 +1,8 @@
-"""Validation accuracy against each cost (GFLOPs, Mparams, latency): every run's trials and its 2-D front."""
+"""Validation accuracy against each cost (GFLOPs, Mparams, latency): every run's trials and its 2-D front.
+
+A copy of another trial (a redrawn architecture, not trained again) is not plotted: it would sit on its
+source's point, and on a front it would list one trained model twice. The panel counts copies in a note.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from nas_resnext.pareto import losses, pareto_mask
-from nas_resnext.report.data import ReportData
+from nas_resnext.report.data import ReportData, is_copy
 from nas_resnext.report.views.plotting import FLOPS_LABEL, color, scatter_class, text
 from nas_resnext.report.views.trials import HOVER
 
@@ -25,6 +29,7 @@ class ParetoRun(NamedTuple):
     dominated: tuple[int, ...]  # other COMPLETE rows
     pruned: tuple[int, ...]  # PRUNED rows with an accuracy (their last epoch's)
     failed: tuple[tuple[int, str], ...]  # rows without an accuracy to plot, and why
+    copies: tuple[tuple[int, int], ...] = ()  # copies, not plotted: (row, the source's trial number)
 
 
 class ParetoInfo(NamedTuple):
@@ -35,7 +40,7 @@ class ParetoInfo(NamedTuple):
     budget: tuple[float, ...]  # vertical budget lines, in axis units
     runs: tuple[ParetoRun, ...]
     points: dict[int, tuple[float, float]]  # each plotted row: (cost in axis units, validation accuracy)
-    numbers: dict[int, int]  # each failed row's trial number
+    numbers: dict[int, int]  # each failed or copied row's trial number
 
 
 def pareto_infos(data: ReportData) -> list[ParetoInfo]:
@@ -54,10 +59,11 @@ def pareto_infos(data: ReportData) -> list[ParetoInfo]:
                 budget.update(v for v in (b.min_gflops, b.max_gflops) if v is not None)
             elif cost == "params" and b.max_mparams is not None:
                 budget.add(b.max_mparams)
-        plotted = table[table["val_accuracy"].notna() & table[cost].notna()]
+        plotted = table[table["val_accuracy"].notna() & table[cost].notna() & ~is_copy(table)]
         x = plotted[cost].to_numpy(dtype=float) / COST_SCALES[cost]
         y = plotted["val_accuracy"].to_numpy(dtype=float)
-        failed = table[table["row"].isin([r for run in runs for r, _ in run.failed])]
+        # Failed trials and copies are named in notes rather than plotted.
+        noted = table[table["row"].isin([r for run in runs for r, _ in (*run.failed, *run.copies)])]
         infos.append(
             ParetoInfo(
                 cost=cost,
@@ -67,13 +73,15 @@ def pareto_infos(data: ReportData) -> list[ParetoInfo]:
                 budget=tuple(sorted(budget)),
                 runs=runs,
                 points={int(r): (float(a), float(b)) for r, a, b in zip(plotted["row"], x, y, strict=True)},
-                numbers={int(r): int(n) for r, n in zip(failed["row"], failed["number"], strict=True)},
+                numbers={int(r): int(n) for r, n in zip(noted["row"], noted["number"], strict=True)},
             )
         )
     return infos
 
 
 def _pareto_run(table: pd.DataFrame, run: str, cost: str) -> ParetoRun:
+    copies = table[is_copy(table)]
+    table = table[~is_copy(table)]
     has_point = table["val_accuracy"].notna() & table[cost].notna()
     complete = table[(table["state"] == "COMPLETE") & has_point]
     mask = pareto_mask(losses(complete["val_accuracy"], [complete[cost].astype(float)], [1.0]))
@@ -87,6 +95,9 @@ def _pareto_run(table: pd.DataFrame, run: str, cost: str) -> ParetoRun:
         pruned=tuple(int(r) for r in pruned["row"]),
         failed=tuple(
             (int(r), str(reason)) for r, reason in zip(others["row"], others["reason"], strict=True)
+        ),
+        copies=tuple(
+            (int(r), int(source)) for r, source in zip(copies["row"], copies["reused_from"], strict=True)
         ),
     )
 
@@ -154,6 +165,29 @@ def pareto_figure(info: ParetoInfo) -> Any:
                     "showarrow": False,
                     "xanchor": "right",
                     "font": {"color": "#b00"},
+                }
+            )
+        if run.copies:
+            copied = "<br>".join(
+                f"trial {info.numbers[r]} = trial {source}" for r, source in run.copies[:FAILED_SHOWN]
+            )
+            more = f"<br>and {len(run.copies) - FAILED_SHOWN} more" if len(run.copies) > FAILED_SHOWN else ""
+            count = (
+                "1 copy of an earlier trial"
+                if len(run.copies) == 1
+                else f"{len(run.copies)} copies of earlier trials"
+            )
+            notes.append(
+                {
+                    "text": f"{prefix}{count} (not plotted)",
+                    "hovertext": copied + more,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": 1.0,
+                    "y": -0.18 - 0.06 * len(notes),
+                    "showarrow": False,
+                    "xanchor": "right",
+                    "font": {"color": "#666"},
                 }
             )
     for value in info.budget:

@@ -3,6 +3,9 @@
 The page holds each trial once, as one array (``DATA_COLUMNS``) indexed by the table's ``row``. Traces
 name the rows they show (``meta.rows``) and the page fills their hover data (``HOVER``) from these arrays,
 so 10,000 trials are not written once per view.
+
+A copy of another trial stays in the table, shown as one: its ``copy of`` cell names the trial that
+trained (``= trial 16``; the CSV keeps the number, as ``trials.csv`` does), and it is never Pareto-optimal.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from nas_resnext.report.data import ReportData
+from nas_resnext.report.data import ReportData, is_copy
 from nas_resnext.report.views.plotting import FLOPS_LABEL
 
 # The shared trial arrays: (key, heading in the table, digits kept)
@@ -34,14 +37,24 @@ DATA_COLUMNS = [
     ("epochs", "epochs", None),
     ("seconds", "seconds", 1),
     ("pareto", "Pareto", None),
+    ("reused_from", "copy of", None),
     ("reason", "not completed because", None),
 ]
-# Hover text of a trace whose points are trials: ``customdata`` is the trial's array (indices as above).
+_KEYS = [key for key, _, _ in DATA_COLUMNS]
+
+
+def _field(key: str) -> str:
+    """A trial's value in a hover template: ``customdata`` is the trial's array (``DATA_COLUMNS``)."""
+    return f"%{{customdata[{_KEYS.index(key)}]}}"
+
+
+# Hover text of a trace whose points are trials. Copies are never plotted, so it has no copy line.
 HOVER = (
-    "<b>%{customdata[3]}</b><br>trial %{customdata[1]} · %{customdata[0]} · %{customdata[2]}<br>"
-    "depths %{customdata[4]}, width %{customdata[5]}, C %{customdata[6]}, d %{customdata[7]}, "
-    "C·d %{customdata[8]}<br>GFLOPs (multiply-adds, fvcore) %{customdata[9]}, Mparams %{customdata[10]}"
-    "<br>val accuracy %{customdata[12]}, epochs %{customdata[13]}<br>%{customdata[16]}<extra></extra>"
+    f"<b>{_field('name')}</b><br>trial {_field('number')} · {_field('run')} · {_field('state')}<br>"
+    f"depths {_field('depths')}, width {_field('width')}, C {_field('cardinality')}, "
+    f"d {_field('bottleneck_width')}, C·d {_field('group_width')}<br>"
+    f"GFLOPs (multiply-adds, fvcore) {_field('gflops')}, Mparams {_field('mparams')}<br>"
+    f"val accuracy {_field('val_accuracy')}, epochs {_field('epochs')}<br>{_field('reason')}<extra></extra>"
 )
 
 
@@ -49,6 +62,7 @@ class TrialsInfo(NamedTuple):
     keys: tuple[str, ...]  # column names of the downloaded CSV
     headings: tuple[str, ...]  # column headings of the table
     pareto: int  # position of the Pareto flag in a trial's array
+    copy: int  # position of ``reused_from`` (the trial a copy repeats; None for a trained one)
     rows: tuple[tuple[Any, ...], ...]  # one array per trial (``DATA_COLUMNS``), indexed by ``row``
     order: tuple[int, ...]  # rows in the order the table starts with
 
@@ -60,6 +74,7 @@ def trials_info(data: ReportData) -> TrialsInfo:
         keys=keys,
         headings=tuple(heading for _, heading, _ in DATA_COLUMNS),
         pareto=keys.index("pareto"),
+        copy=keys.index("reused_from"),
         rows=trial_rows(data),
         order=table_order(data),
     )
@@ -77,13 +92,15 @@ def trial_rows(data: ReportData) -> tuple[tuple[Any, ...], ...]:
 
 
 def table_order(data: ReportData) -> tuple[int, ...]:
-    """Rows for the table: Pareto-optimal first, then completed trials, then the rest; by accuracy within."""
+    """Rows for the table: Pareto-optimal first, then completed trials, then the rest; by accuracy within,
+    each run's copies after its trained models."""
     table = data.table.assign(
         _front=~data.table["pareto"],
         _unfinished=data.table["state"] != "COMPLETE",
+        _copy=is_copy(data.table),
         _acc=-data.table["val_accuracy"].fillna(-1.0),
     )
-    ordered = table.sort_values(["_front", "_unfinished", "run", "_acc", "number"], kind="stable")
+    ordered = table.sort_values(["_front", "_unfinished", "run", "_copy", "_acc", "number"], kind="stable")
     return tuple(int(r) for r in ordered["row"])
 
 
