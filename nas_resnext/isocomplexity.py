@@ -2,6 +2,8 @@
 
 For each value of a varied axis, the solved axis is set to the value whose complexity (params by default,
 as in the paper, or FLOPs) is nearest to a target: the reference's own complexity, or a multiple of it.
+Each solved axis has a range (from 1, or one block per stage for depth, up to ``MAX_AXIS_VALUE``); a member
+whose target lies beyond that range stops at its end, and says so (``FamilyMember.at_limit``).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nas_resnext.architecture import AXES, Architecture
@@ -17,7 +19,10 @@ from nas_resnext.complexity import Complexity, count_analytic
 from nas_resnext.errors import ConfigError
 
 MATCHES = ("params", "flops")
-_MAX_AXIS_VALUE = 1 << 16  # beyond this no real network lies; stop growing the search bracket
+LIMITS = ("minimum", "maximum")
+MAX_AXIS_VALUE = 1 << 16  # beyond this no real network lies; the solver grows no axis further
+DEFAULT_TOLERANCE = 0.10  # how far (a fraction of the target) a member stopped at its range's end may miss
+_SHORT_AXIS = {"cardinality": "C", "bottleneck_width": "d", "width": "width", "depth": "depths"}
 _TARGET_RE = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>x?)\s*$", re.IGNORECASE)
 
 
@@ -29,13 +34,36 @@ class FamilyMember:
     complexity: Complexity
     target: int
     match: str
+    # The axis set to meet the target (None: nothing was solved, as for a spending plan's reference) and,
+    # where the target lay beyond that axis' range, the end ("minimum" or "maximum") the solver stopped at.
+    # Facts of how the member was found, not of the architecture: members compare equal without them.
+    solved: str | None = field(default=None, compare=False)
+    at_limit: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.at_limit is not None and self.at_limit not in LIMITS:
+            raise ConfigError("at_limit", self.at_limit, " | ".join(LIMITS))
 
     @property
     def rel_diff(self) -> float:
         """Signed relative difference of the matched quantity from the target."""
         return (_measure(self.complexity, self.match) - self.target) / self.target
 
-    def to_row(self) -> dict[str, Any]:
+    def reachable(self, tolerance: float = DEFAULT_TOLERANCE) -> bool:
+        """False only when the solved axis stopped at the end of its range and still misses the target by
+        more than ``tolerance`` (a fraction). A member inside the range that misses is as near as whole
+        values allow, so it counts as reachable."""
+        return self.at_limit is None or abs(self.rel_diff) <= tolerance
+
+    def limit_reason(self) -> str | None:
+        """Why the target is out of reach, e.g. ``bottleneck_width is at its minimum (1) and still
+        +1670.87% from the target``; None when the solved axis did not stop at the end of its range."""
+        if self.at_limit is None or self.solved is None:
+            return None
+        where = f"{self.solved} is at its {self.at_limit} ({_shown(axis_value(self.arch, self.solved))})"
+        return f"{where} and still {self.rel_diff:+.2%} from the target"
+
+    def to_row(self, tolerance: float = DEFAULT_TOLERANCE) -> dict[str, Any]:
         """The ``tradeoff --plan --json`` row."""
         return {
             "name": self.arch.name,
@@ -44,7 +72,17 @@ class FamilyMember:
             "params": self.complexity.params,
             "flops": self.complexity.flops,
             "rel_diff": self.rel_diff,
+            "reachable": self.reachable(tolerance),
         }
+
+
+def value_text(axis: str, value: Any) -> str:
+    """One value of an axis as tables label it: ``C=8``, ``d=14``, ``width=32``, ``depths=3,4,6,3``."""
+    return f"{_SHORT_AXIS.get(axis, axis)}={_shown(value)}"
+
+
+def _shown(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def normalize_axis(name: str, field: str = "axis") -> str:
@@ -96,8 +134,14 @@ def solve_axis(arch: Architecture, axis: str, target: int, match: str = "params"
     """The setting of ``axis`` (other axes fixed) whose complexity is nearest ``target``; ties go smaller.
 
     Depth is solved as a total block count in the reference's stage proportions (see ``scaled_depths``).
+    A target beyond the axis' range gives the end of the range (``iso_complexity_family`` reports it).
     """
-    axis = normalize_axis(axis, "solve")
+    return _solve(arch, normalize_axis(axis, "solve"), target, match)[0]
+
+
+def _solve(arch: Architecture, axis: str, target: int, match: str) -> tuple[Architecture, str | None]:
+    """``solve_axis``, and the end of the range ("minimum" | "maximum") it stopped at, if the target lies
+    beyond it; ``axis`` is already normalised."""
     if match not in MATCHES:
         raise ConfigError("match", match, " | ".join(MATCHES))
     lowest = len(arch.depths) if axis == "depth" else 1
@@ -107,13 +151,16 @@ def solve_axis(arch: Architecture, axis: str, target: int, match: str = "params"
 
     # Complexity grows with every axis, so double until the target is passed, then scan the bracket
     # exhaustively (counting is microseconds, and depth's proportional split is not strictly monotone).
-    high = max(lowest, 1)
+    high = lowest
     while cost(high) < target:
-        if high >= _MAX_AXIS_VALUE:
-            raise ConfigError("target", target, f"a {match} count reachable by growing {axis}")
-        high *= 2
-    best = min(range(lowest, 2 * high + 1), key=lambda v: (abs(cost(v) - target), v))
-    return _candidate(arch, axis, best)
+        if high >= MAX_AXIS_VALUE:
+            return _candidate(arch, axis, high), "maximum"
+        high = min(2 * high, MAX_AXIS_VALUE)
+    best = min(range(lowest, min(2 * high, MAX_AXIS_VALUE) + 1), key=lambda v: (abs(cost(v) - target), v))
+    # Only an overshoot at the minimum is the range's doing: an undershoot there means the target lies
+    # between the minimum and the next value, which whole values cannot split.
+    at_limit = "minimum" if best == lowest and cost(best) > target else None
+    return _candidate(arch, axis, best), at_limit
 
 
 def parse_target(text: str | float | None, reference: Complexity, match: str) -> int:
@@ -153,9 +200,11 @@ def iso_complexity_family(
     members = []
     for value in values:
         varied = with_axis(reference, vary, value)
-        solved = solve_axis(varied, solve, goal, match)
+        solved, at_limit = _solve(varied, solve, goal, match)
         members.append(
-            FamilyMember(solved, vary, axis_value(solved, vary), count_analytic(solved), goal, match)
+            FamilyMember(
+                solved, vary, axis_value(solved, vary), count_analytic(solved), goal, match, solve, at_limit
+            )
         )
     return members
 
@@ -169,6 +218,10 @@ def spending_plan(
     goal = parse_target(target, count_analytic(reference), match)
     members = []
     for axis in AXES:
-        grown = solve_axis(reference, axis, goal, match)
-        members.append(FamilyMember(grown, axis, axis_value(grown, axis), count_analytic(grown), goal, match))
+        grown, at_limit = _solve(reference, axis, goal, match)
+        members.append(
+            FamilyMember(
+                grown, axis, axis_value(grown, axis), count_analytic(grown), goal, match, axis, at_limit
+            )
+        )
     return members

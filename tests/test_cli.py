@@ -415,3 +415,118 @@ def test_run_tradeoff_leaves_the_callers_options_alone(
     monkeypatch.setattr(runner, "run_study", fake_run_study)
     runner.run_tradeoff(RunDirectory(path), plan, space, options, stream=None)
     assert seen[0].trials == plan.trials == 6 and options.trials == 4
+
+
+# -- reachability of iso-complexity targets ------------------------------------------------------------
+
+C3000 = ("tradeoff", "--plan", "--preset", "resnet50", "--cardinalities", "1,2,3000")
+TINY = ("tradeoff", "--depths", "1,1,1", "--width", "16", "--stem-width", "16", "-C", "1", "-d", "16")
+
+
+def test_tradeoff_plan_marks_unreachable_members_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, *C3000)
+    assert code == 0
+    assert out.splitlines() == [
+        "Iso-complexity family of X-50-1x64d: vary cardinality, solve bottleneck_width, match params",
+        "  reference X-50-1x64d: 25.56M params, 4.112 GFLOPs; target 25,557,032 params",
+        "name          axis            C   d   C*d  width   depths   params  GFLOPs       diff",
+        "------------  -----------  ----  --  ----  -----  -------  -------  ------  ---------",
+        "X-50-1x64d    cardinality     1  64    64     64  3,4,6,3   25.56M   4.112     +0.00%",
+        "X-50-2x40d    cardinality     2  40    80     64  3,4,6,3   25.43M   4.148     -0.52%",
+        "X-50-3000x1d  cardinality  3000   1  3000     64  3,4,6,3  452.58M  84.648  +1670.87%!",
+        "(diff: params relative to the target; GFLOPs: multiply-adds, fvcore convention, batch 1)",
+        "! C=3000 cannot reach the target: bottleneck_width is at its minimum (1) and still +1670.87% from "
+        "the target (tolerance 10%)",
+    ]
+    code, out, _ = run_cli(capsys, *C3000, "--tolerance", "17")
+    assert code == 0 and "!" not in out and len(out.splitlines()) == 8
+
+
+def test_tradeoff_plan_of_reachable_members_is_unmarked(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(
+        capsys, "tradeoff", "--plan", "--preset", "resnet50", "--cardinalities", "1,2,4,8,32"
+    )
+    assert code == 0 and "!" not in out
+    assert out.splitlines()[-3:] == [
+        "X-50-8x14d  cardinality   8  14  112     64  3,4,6,3  25.60M   4.295  +0.18%",
+        "X-50-32x4d  cardinality  32   4  128     64  3,4,6,3  25.03M   4.259  -2.07%",
+        "(diff: params relative to the target; GFLOPs: multiply-adds, fvcore convention, batch 1)",
+    ]
+
+
+def test_tradeoff_plan_json_says_which_members_are_reachable(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, *C3000, "--json")
+    rows = json.loads(out)["rows"]
+    assert code == 0 and [r["reachable"] for r in rows] == [True, True, False]
+    assert list(rows[2]) == [
+        *("name", "axis", "depths", "width", "cardinality", "bottleneck_width", "group_width"),
+        *("params", "flops", "rel_diff", "reachable"),
+    ]
+    code, out, _ = run_cli(capsys, *C3000, "--json", "--tolerance", "17")
+    assert code == 0 and all(r["reachable"] for r in json.loads(out)["rows"])
+    code, out, _ = run_cli(
+        capsys, "tradeoff", "--plan", "--preset", "resnet50", "--target", "1000000000", "--json"
+    )
+    assert code == 0 and [r["reachable"] for r in json.loads(out)["rows"]] == [False] * 4
+
+
+def test_tradeoff_spending_plan_marks_axes_that_cannot_reach_the_target(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run_cli(capsys, "tradeoff", "--plan", "--preset", "resnet50", "--target", "1000000000")
+    lines = out.splitlines()
+    assert code == 0 and sum(line.endswith("%!") for line in lines) == 4
+    assert lines[-1].startswith(
+        "! bottleneck_width cannot reach the target: bottleneck_width is at its maximum"
+    )
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "nan"])
+@pytest.mark.parametrize("plan", [True, False])
+def test_bad_tolerance_is_one_line_and_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+    plan: bool,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = [*TINY, "--cardinalities", "1,2", "--tolerance", value, *(["--plan"] if plan else [])]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"nas-resnext tradeoff: error: --tolerance: got '{value}'; allowed: a number >= 0")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tradeoff_refuses_to_train_unreachable_members(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_training(*args, **kwargs):  # a refused study never gets here; an accepted one stops here
+        raise RuntimeError("would create the study")
+
+    monkeypatch.setattr(runner, "create_tradeoff_run", no_training)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, *TINY, "--cardinalities", "1,2,300,400", "--run-dir", "study")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith(
+        "nas-resnext tradeoff: error: --cardinalities: got '300,400'; allowed: values whose members can "
+        "reach the target within --tolerance 0.1 (C=300: bottleneck_width is at its minimum (1) and still "
+        "+"
+    ), err
+    assert "C=400: bottleneck_width is at its minimum (1)" in err and "or --tolerance " in err
+    assert list(tmp_path.iterdir()) == []
+    needed = err.split("or --tolerance ")[1].split()[0]
+    code, _, err = run_cli(
+        capsys, *TINY, "--cardinalities", "1,2,300,400", "--run-dir", "study", "--tolerance", needed
+    )
+    assert code == 1 and "would create the study" in err
+
+
+def test_tradeoff_refuses_a_spending_plan_that_misses_its_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(capsys, *TINY, "--target", "1000000000", "--run-dir", str(tmp_path / "s"))
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith("nas-resnext tradeoff: error: --target: got '1000000000'; allowed: "), err
+    assert "depth: depth is at its maximum" in err and not (tmp_path / "s").exists()

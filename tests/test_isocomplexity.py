@@ -7,6 +7,7 @@ import re
 import pytest
 
 from nas_resnext import (
+    Architecture,
     ConfigError,
     count_analytic,
     get_preset,
@@ -138,3 +139,69 @@ def test_bad_axes_are_rejected() -> None:
         iso_complexity_family(reference, "cardinality", [1, 2], solve="cardinality")
     with pytest.raises(ConfigError, match="match: got 'latency'"):
         iso_complexity_family(reference, "cardinality", [1, 2], match="latency")
+
+
+# -- reachability: a solved axis that stops at the end of its range ------------------------------------
+
+
+def test_a_member_whose_solved_axis_is_at_its_minimum_and_misses_is_unreachable() -> None:
+    # No d can bring C=3000 down to ResNet-50's params: d stops at 1 and the member is 17.7x too big.
+    family = iso_complexity_family(get_preset("resnet50").architecture(), "cardinality", [1, 2, 3000])
+    assert [m.solved for m in family] == ["bottleneck_width"] * 3
+    assert [m.at_limit for m in family] == [None, None, "minimum"]
+    assert [m.reachable() for m in family] == [True, True, False]
+    assert [m.to_row()["reachable"] for m in family] == [True, True, False]
+    assert family[2].reachable(tolerance=17.0) and family[2].to_row(tolerance=17.0)["reachable"]
+    assert family[2].limit_reason() == (
+        "bottleneck_width is at its minimum (1) and still +1670.87% from the target"
+    )
+    assert family[0].limit_reason() is None
+
+
+def test_a_target_beyond_the_solvers_maximum_is_reported_not_raised() -> None:
+    from nas_resnext.isocomplexity import MAX_AXIS_VALUE
+
+    reference = get_preset("resnet50").architecture()
+    (member,) = iso_complexity_family(reference, "cardinality", [1], solve="width", target="1000000000")
+    assert member.arch.width == MAX_AXIS_VALUE and member.at_limit == "maximum"
+    assert member.rel_diff < -0.9 and not member.reachable()
+    assert member.limit_reason().startswith(f"width is at its maximum ({MAX_AXIS_VALUE}) and still -")
+
+
+def test_solved_depth_has_its_minimum_at_one_block_per_stage() -> None:
+    reference = Architecture("cifar", (1, 1, 1), width=16, stem_width=16, bottleneck_width=16)
+    family = iso_complexity_family(reference, "cardinality", [1, 300], solve="depth")
+    assert [m.arch.depths for m in family] == [(1, 1, 1), (1, 1, 1)]
+    assert [m.at_limit for m in family] == [None, "minimum"]  # the reference itself is met exactly
+    assert family[1].limit_reason().startswith("depth is at its minimum (1,1,1) and still +")
+
+
+def test_at_the_minimum_only_when_the_target_lies_beyond_it() -> None:
+    # ResNet-50 at one block per stage has 10.06M params, at 5 blocks 11.18M. A 10.3M target lies between
+    # two settings (not beyond the range): nearest is the minimum, yet fewer blocks would not help.
+    reference = get_preset("resnet50").architecture()
+    (between,) = iso_complexity_family(reference, "cardinality", [1], solve="depth", target="10.3")
+    assert between.arch.depths == (1, 1, 1, 1) and between.rel_diff < -0.02
+    assert between.at_limit is None and between.reachable(tolerance=0.01)
+    # A 9.8M target lies below the minimum: 2.7% over, within 10% but not within 1%.
+    (below,) = iso_complexity_family(reference, "cardinality", [1], solve="depth", target="9.8")
+    assert below.at_limit == "minimum" and 0.02 < below.rel_diff < 0.03
+    assert below.reachable() and not below.reachable(tolerance=0.01)
+
+
+def test_spending_plan_members_say_whether_they_reach_the_target() -> None:
+    reference = get_preset("resnet50").architecture()
+    doubled = spending_plan(reference, "2x", "flops")
+    assert [m.solved for m in doubled] == [m.axis for m in doubled]
+    assert all(m.at_limit is None and m.to_row()["reachable"] for m in doubled)
+    beyond = spending_plan(reference, "1000000000", "params")  # 10^15 params: no axis gets there alone
+    assert [m.at_limit for m in beyond] == ["maximum"] * 4
+    assert not any(m.to_row()["reachable"] for m in beyond)
+
+
+def test_plan_rows_add_only_reachable() -> None:
+    family = iso_complexity_family(get_preset("resnet50").architecture(), "cardinality", [8])
+    assert list(family[0].to_row()) == [
+        *("name", "axis", "depths", "width", "cardinality", "bottleneck_width", "group_width"),
+        *("params", "flops", "rel_diff", "reachable"),
+    ]

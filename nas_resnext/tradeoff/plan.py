@@ -15,12 +15,14 @@ from nas_resnext.architecture import Architecture
 from nas_resnext.complexity import count_analytic
 from nas_resnext.errors import ConfigError
 from nas_resnext.isocomplexity import (
+    DEFAULT_TOLERANCE,
     MATCHES,
     FamilyMember,
     axis_value,
     iso_complexity_family,
     normalize_axis,
     spending_plan,
+    value_text,
 )
 from nas_resnext.settings import TrainSettings
 from nas_resnext.units import gflops_text
@@ -32,15 +34,11 @@ SPENDING = "spending"  # the plan's ``axis`` when each member spends the target 
 REFERENCE = "reference"  # a spending plan's baseline member: the reference itself, at 1x
 MEMBER_PARAM = "member"
 SEED_PARAM = "seed_index"
-_SHORT_AXIS = {"cardinality": "C", "bottleneck_width": "d", "width": "width", "depth": "depths"}
 
 
 def value_label(axis: str, value: Any) -> str:
     """How one value of the varied axis is shown: ``C=8``, ``d=14``, ``width=32``, ``depths=3,4,6,3``."""
-    if axis == SPENDING:
-        return str(value)
-    shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-    return f"{_SHORT_AXIS.get(axis, axis)}={shown}"
+    return str(value) if axis == SPENDING else value_text(axis, value)
 
 
 @dataclass(frozen=True)
@@ -127,6 +125,11 @@ class TradeoffPlan:
         """The member's label on the varied axis (``C=8``), or the axis it spends on (``width``)."""
         member = self.members[index]
         return member.axis if self.axis == SPENDING else value_label(self.axis, member.value)
+
+    def unreachable(self, tolerance: float = DEFAULT_TOLERANCE) -> tuple[int, ...]:
+        """Indices of the members that cannot reach the target within ``tolerance`` (a fraction): their
+        solved axis stopped at the end of its range (see ``FamilyMember.reachable``)."""
+        return tuple(i for i, m in enumerate(self.members) if not m.reachable(tolerance))
 
     def target_text(self) -> str:
         """The matched complexity in words: ``0.0123 GFLOPs`` or ``1.25M params``."""
