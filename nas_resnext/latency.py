@@ -43,6 +43,26 @@ class Latency:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "images_per_second": self.images_per_second}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Latency:
+        """The inverse of :meth:`to_dict` (derived fields are dropped)."""
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
+
+def precision_of(device: torch.device) -> str:
+    """The precision inference runs in on ``device``: bf16 autocast on the fast path, else float32."""
+    return "bfloat16" if uses_fast_path(device) else "float32"
+
+
+def measurement_key(arch: Architecture, device: torch.device | str = "auto") -> tuple[str, str, str]:
+    """What makes two latency measurements the same: (architecture name, device description, precision).
+
+    These are the fields a :class:`Latency` measured on ``device`` records, so a measurement kept under this
+    key serves any later trial of the same architecture on the same kind of device.
+    """
+    device = resolve_device(device) if isinstance(device, str) else device
+    return arch.name, device_description(device), precision_of(device)
+
 
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
@@ -102,7 +122,7 @@ def measure_latency(
     (single_ms, single_repeats), (batch_ms, batch_repeats) = results
     return Latency(
         device=device_description(device),
-        precision="bfloat16" if uses_fast_path(device) else "float32",
+        precision=precision_of(device),
         single_ms=single_ms,
         batch_size=batch_size,
         batch_ms=batch_ms,

@@ -11,6 +11,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from nas_resnext.settings import TrainSettings
 
 STATES = ("complete", "stopped", "diverged", "failed")
 EVAL_BATCH_SIZE = 512
+GUARD_WINDOW_SECONDS = 1.0
 
 
 class StopTraining(Exception):
@@ -50,6 +52,8 @@ class EpochMetrics:
 
 # Return True (or raise StopTraining) to stop after this epoch.
 EpochCallback = Callable[[EpochMetrics], "bool | None"]
+# Called for a context manager that is held while the trainer computes (see train_candidate).
+ComputeGuard = Callable[[], AbstractContextManager[Any]]
 
 
 @dataclass
@@ -95,7 +99,59 @@ def learning_rate_factor(settings: TrainSettings, step: int, steps_per_epoch: in
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _evaluate(model: nn.Module, split: Split, device: torch.device) -> tuple[float, float]:
+class _ComputeWindows:
+    """Holds a compute guard while the trainer computes, in windows of about ``seconds``.
+
+    A window ends at the first step boundary after ``seconds`` and the next one opens at once, so whoever
+    waits for the device (a latency measurement) waits about that long at most. A window ends with the
+    device synchronised: kernels still queued on a GPU are compute too. ``waited`` sums the seconds spent
+    waiting to open windows, which is no part of training time. Without a guard, nothing happens.
+    """
+
+    def __init__(self, guard: ComputeGuard | None, device: torch.device, seconds: float) -> None:
+        self._guard = guard
+        self._device = device
+        self._seconds = seconds
+        self._held: AbstractContextManager[Any] | None = None
+        self._opened = 0.0
+        self.waited = 0.0
+
+    def __enter__(self) -> _ComputeWindows:
+        self._open()
+        return self
+
+    def __exit__(self, *error: Any) -> None:
+        self._close(*error)
+
+    def step_boundary(self) -> None:
+        if self._held is not None and time.perf_counter() - self._opened >= self._seconds:
+            self._close(None, None, None)
+            self._open()
+
+    def _open(self) -> None:
+        if self._guard is None:
+            return
+        asked = time.perf_counter()
+        held = self._guard()
+        held.__enter__()
+        self._held = held
+        self._opened = time.perf_counter()
+        self.waited += self._opened - asked
+
+    def _close(self, *error: Any) -> None:
+        if self._held is None:
+            return
+        held, self._held = self._held, None
+        try:
+            if error[0] is None and self._device.type == "cuda":
+                torch.cuda.synchronize(self._device)
+        finally:
+            held.__exit__(*error)
+
+
+def _evaluate(
+    model: nn.Module, split: Split, device: torch.device, between_batches: Callable[[], None] | None = None
+) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) over a split already on ``device``."""
     model.eval()
     loss_sum = torch.zeros((), device=device)
@@ -106,6 +162,8 @@ def _evaluate(model: nn.Module, split: Split, device: torch.device) -> tuple[flo
             logits = model(images.contiguous(memory_format=layout)).float()
             loss_sum += F.cross_entropy(logits, labels, reduction="sum")
             correct += (logits.argmax(dim=1) == labels).sum()
+            if between_batches is not None:
+                between_batches()
     model.train()
     return loss_sum.item() / len(split), correct.item() / len(split)
 
@@ -132,6 +190,8 @@ def train_candidate(
     *,
     measure: bool = True,
     latency_batch_size: int = DEFAULT_BATCH_SIZE,
+    compute_guard: ComputeGuard | None = None,
+    guard_window_seconds: float = GUARD_WINDOW_SECONDS,
 ) -> TrainResult:
     """Train ``arch`` on ``data.train``, score it on ``data.val`` after every epoch, then measure its latency.
 
@@ -140,6 +200,11 @@ def train_candidate(
     ``settings.seed``, so CPU runs repeat exactly; the caller's global RNG state is left as it was.
     ``callback`` is called after every epoch; returning True or raising StopTraining stops the run.
     ``measure=False`` skips the latency measurement.
+
+    ``compute_guard()`` (e.g. a shared lock on the device, so that another process can measure latency
+    alone) is entered around the trainer's compute: set-up, training steps and validation, in windows
+    handed back at a step boundary every ``guard_window_seconds``; never around the callback or the final
+    latency measurement. Time spent waiting to enter it is left out of ``images_per_second``.
     """
     settings = settings or TrainSettings()
     started = time.perf_counter()
@@ -154,7 +219,10 @@ def train_candidate(
         fork_devices = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(settings.seed)
-            _run(arch, data, settings, callback, device, result, started, measure, latency_batch_size)
+            windows = _ComputeWindows(compute_guard, device, guard_window_seconds)
+            _run(
+                arch, data, settings, callback, device, result, started, windows, measure, latency_batch_size
+            )
     except Exception as error:  # a candidate's fault must not end the search that runs it
         result.state = "failed"
         result.error = _failure_message(error, device)
@@ -173,48 +241,56 @@ def _run(
     device: torch.device,
     result: TrainResult,
     started: float,
+    windows: _ComputeWindows,
     measure: bool,
     latency_batch_size: int,
 ) -> None:
     layout = memory_format(device)
     if uses_fast_path(device):
         torch.backends.cudnn.benchmark = True
-    model = build_model(arch).to(device, memory_format=layout)
-    step_model: nn.Module = torch.compile(model) if settings.compile else model
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=settings.lr,
-        momentum=settings.momentum,
-        nesterov=settings.nesterov and settings.momentum > 0,
-        weight_decay=settings.weight_decay,
-    )
-    batches = DeviceBatches(data.train, settings.batch_size, device, data.augmentation, settings.seed, layout)
-    val = data.val.to(device)
+    with windows:  # building the model and moving the data to the device are compute too
+        model = build_model(arch).to(device, memory_format=layout)
+        step_model: nn.Module = torch.compile(model) if settings.compile else model
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=settings.lr,
+            momentum=settings.momentum,
+            nesterov=settings.nesterov and settings.momentum > 0,
+            weight_decay=settings.weight_decay,
+        )
+        batches = DeviceBatches(
+            data.train, settings.batch_size, device, data.augmentation, settings.seed, layout
+        )
+        val = data.val.to(device)
     steps_per_epoch = len(batches)
     step = 0
     lr = settings.lr
     result.state = "complete"
     for epoch in range(1, settings.epochs + 1):
         epoch_start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        seen = 0
-        for images, labels in batches:
-            lr = settings.lr * learning_rate_factor(settings, step, steps_per_epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with autocast(device):
-                logits = step_model(images)
-            loss = F.cross_entropy(logits.float(), labels, label_smoothing=settings.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            # Summed on the device: reading the loss every step would synchronise a GPU every step.
-            loss_sum += loss.detach() * len(labels)
-            seen += len(labels)
-            step += 1
-        train_loss = loss_sum.item() / seen
-        train_seconds = time.perf_counter() - epoch_start
-        val_loss, val_accuracy = _evaluate(model, val, device)
+        waited_before = windows.waited
+        with windows:
+            loss_sum = torch.zeros((), device=device)
+            seen = 0
+            for images, labels in batches:
+                lr = settings.lr * learning_rate_factor(settings, step, steps_per_epoch)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                with autocast(device):
+                    logits = step_model(images)
+                loss = F.cross_entropy(logits.float(), labels, label_smoothing=settings.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                # Summed on the device: reading the loss every step would synchronise a GPU every step.
+                loss_sum += loss.detach() * len(labels)
+                seen += len(labels)
+                step += 1
+                windows.step_boundary()
+            train_loss = loss_sum.item() / seen
+            # Waiting for the device (another trial's latency measurement) is not training time.
+            train_seconds = time.perf_counter() - epoch_start - (windows.waited - waited_before)
+            val_loss, val_accuracy = _evaluate(model, val, device, windows.step_boundary)
         metrics = EpochMetrics(
             epoch=epoch,
             train_loss=train_loss,

@@ -6,7 +6,7 @@ import pytest
 from torch import nn
 
 from nas_resnext.architecture import Architecture
-from nas_resnext.latency import architecture_latency, measure_latency
+from nas_resnext.latency import Latency, architecture_latency, measure_latency, measurement_key
 
 ARCH = Architecture(
     template="cifar", depths=(1, 1, 1), width=4, cardinality=2, bottleneck_width=2, stem_width=8, resolution=8
@@ -35,3 +35,10 @@ def test_time_budget_still_leaves_three_repeats() -> None:
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="repeats >= 1"):
         architecture_latency(ARCH, "cpu", repeats=0)
+
+
+def test_a_measurement_round_trips_through_its_dict_and_matches_its_key() -> None:
+    latency = architecture_latency(ARCH, "cpu", batch_size=4, warmup=0, repeats=3)
+    assert Latency.from_dict(latency.to_dict()) == latency
+    # The key a measurement is kept under names what the measurement itself records.
+    assert measurement_key(ARCH, "cpu") == (ARCH.name, latency.device, latency.precision)

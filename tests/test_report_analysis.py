@@ -30,6 +30,7 @@ from nas_resnext.report.views.plotting import text
 from nas_resnext.report.views.study import MemberCurve, study_curves_figure, study_figure, study_infos
 from nas_resnext.report.views.trials import table_order, trials_info
 from nas_resnext.rundir import TRIAL_COLUMNS, RunOptions
+from nas_resnext.search.study import INTERRUPTED, retried_error
 from nas_resnext.space import DesignSpace
 from nas_resnext.tradeoff.plan import TradeoffPlan
 
@@ -209,6 +210,13 @@ def test_header_fields() -> None:
     }
     header = header_info(data(rows, **options), run_meta(**options))
     assert header.counts == (("COMPLETE", 1), ("PRUNED", 1), ("FAIL", 1))
+    # Attempts that failed through no fault of the candidate and ran again are counted apart from failures.
+    rerun = [
+        {"state": "FAIL", "flops": 1, "error": retried_error("OSError: connection reset", 1)},
+        {"state": "FAIL", "flops": 1, "error": INTERRUPTED},
+    ]
+    counts = header_info(data(rows + rerun, **options), run_meta(**options)).counts
+    assert counts == (("COMPLETE", 1), ("PRUNED", 1), ("FAIL", 1), ("INTERRUPTED", 1), ("RETRIED", 1))
     assert header.budget == "GFLOPs <= 0.01, Mparams <= 1"
     assert (header.sampler, header.scheduler, header.seed, header.wall_time) == (
         "tpe",

@@ -301,6 +301,8 @@ def make_synthetic_trainable(max_t: int) -> Callable[[dict], None]:
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     ray = pytest.importorskip("ray")
+    if ray.is_initialized():  # an earlier in-process search keeps its local Ray; this test wants its own
+        ray.shutdown()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
         ray.init(

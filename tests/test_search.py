@@ -313,6 +313,7 @@ def test_infeasible_budget_exits_2_naming_the_smallest_and_writes_nothing(
         ),
         (["--dataset", "cifar10"], "in_channels: got 1; allowed: 3 (what the cifar10 data set holds)"),
         (["--gpus-per-trial", "-1"], "--gpus-per-trial: got -1.0; allowed: a number >= 0"),
+        (["--retries", "-1"], "--retries: got -1; allowed: an integer >= 0"),
     ],
 )
 def test_bad_search_input_exits_2_and_writes_nothing(
@@ -363,3 +364,204 @@ def test_ctrl_c_stops_cleanly_and_leaves_a_resumable_run(
     outcome = _resume(run_dir)
     counts = outcome["trials"]
     assert counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"] == 4
+
+
+# ------------------------------------------------------------------------------- transient faults, retries
+
+
+_OOM = "CUDA out of memory. Tried to allocate 2.00 GiB"
+
+
+@pytest.mark.parametrize(
+    ("result", "crashed", "transient"),
+    [
+        ({}, True, True),  # Ray reports the trial errored: its worker or node was lost
+        ({"state": "running", "epoch": 3}, True, True),
+        ({"state": "failed", "error": f"out of memory on cuda: {_OOM}"}, False, True),  # the trainer's label
+        ({"state": "failed", "error": f"OutOfMemoryError: {_OOM}"}, False, True),
+        ({"state": "failed", "error": "ConnectionResetError: [Errno 104] Connection reset"}, False, True),
+        ({"state": "failed", "error": "OSError: [Errno 5] Input/output error"}, False, True),
+        ({"state": "failed", "error": "TimeoutError: timed out"}, False, True),
+        ({"state": "diverged", "error": "non-finite loss in epoch 1 (train nan, val nan)"}, False, False),
+        ({"state": "failed", "error": "ConfigError: data_dir: got '/x'; allowed: ..."}, False, False),
+        ({"state": "failed", "error": "RuntimeError: Given groups=4, weight of size [8]"}, False, False),
+        ({"state": "failed", "error": "ValueError"}, False, False),
+        ({}, False, False),  # ended without a word: nothing suggests another try would differ
+    ],
+)
+def test_failures_are_transient_or_the_candidates_own(result: dict, crashed: bool, transient: bool) -> None:
+    from nas_resnext.search.searcher import is_transient
+
+    assert is_transient(result, crashed) is transient
+
+
+def _trial_workers(session: int) -> list[int]:
+    """Ray worker processes of the search that leads session ``session`` that are running a trial now."""
+    workers = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            title = (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, ...
+        if int(fields[3]) == session and title.startswith(b"ray::ImplicitFunc.train"):
+            workers.append(int(entry.name))
+    return workers
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("retries", [1, 0])
+def test_a_trial_whose_worker_is_lost_is_trained_again_up_to_retries(
+    tmp_path: Path, tiny_space: Callable[..., Path], retries: int
+) -> None:
+    run_dir = tmp_path / "run"
+    argv = [NAS, "search", str(tiny_space(training__epochs=40)), "--trials", "1", "--run-dir", str(run_dir)]
+    search = subprocess.Popen(
+        [*argv, "--retries", str(retries), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    workers: list[int] = []
+    while not workers and time.monotonic() < deadline and search.poll() is None:
+        time.sleep(0.2)
+        workers = _trial_workers(search.pid)
+    assert workers, search.communicate()[1]
+    os.kill(workers[0], signal.SIGKILL)  # the worker training the trial dies, as on a lost node
+    out, err = search.communicate(timeout=600)
+    assert search.returncode == 0, err
+    counts = json.loads(out)["trials"]
+    trials = load_study(run_dir).trials
+    first = trials[0]
+    assert first.state == TrialState.FAIL and first.user_attrs["transient"]
+    assert first.user_attrs["attempt"] == 1 and first.user_attrs["error"]
+    table = pd.read_csv(run_dir / "trials.csv")
+    if retries:
+        # The failed attempt is kept but not counted; the same architecture trains again and completes.
+        assert first.user_attrs["retried"]
+        assert counts == {"COMPLETE": 1, "PRUNED": 0, "FAIL": 0, "INTERRUPTED": 0, "RETRIED": 1}
+        again = trials[1]
+        assert len(trials) == 2 and again.state == TrialState.COMPLETE
+        assert again.user_attrs["attempt"] == 2 and again.user_attrs["retry_of"] == 0
+        assert again.params == first.params and again.user_attrs["name"] == first.user_attrs["name"]
+        assert list(table["attempt"]) == [1, 2] and list(table["state"]) == ["FAIL", "COMPLETE"]
+    else:
+        # No retries left: the failure is final and is the one counted outcome.
+        assert "retried" not in first.user_attrs and len(trials) == 1
+        assert counts == {"COMPLETE": 0, "PRUNED": 0, "FAIL": 1, "INTERRUPTED": 0, "RETRIED": 0}
+        assert list(table["attempt"]) == [1]
+    assert json.loads((run_dir / "run.json").read_text())["retries"] == retries
+
+
+# ------------------------------------------------------------------------ what the cluster can never hold
+
+
+@pytest.mark.parametrize(
+    ("cpus", "gpus", "nodes", "message"),
+    [
+        (1.0, 0.0, [{"CPU": 2.0}], None),
+        (4.0, 0.0, [{"CPU": 2.0}, {"CPU": 4.0}], None),
+        (1.0, 0.5, [{"CPU": 2.0}, {"CPU": 4.0, "GPU": 1.0}], None),
+        (
+            1.0,
+            1.0,
+            [{"CPU": 2.0}],
+            "--gpus-per-trial: got 1.0; allowed: at most 0 (the largest node of this cluster has 0 GPUs",
+        ),
+        (
+            8.0,
+            0.0,
+            [{"CPU": 2.0}, {"CPU": 4.0}],
+            "--cpus-per-trial: got 8.0; allowed: at most 4 (the largest node of this cluster has 4 CPUs",
+        ),
+        (
+            4.0,
+            1.0,
+            [{"CPU": 8.0}, {"CPU": 2.0, "GPU": 1.0}],
+            "--cpus-per-trial: got 4.0; allowed: at most 2 with --gpus-per-trial 1",
+        ),
+    ],
+)
+def test_trial_resources_must_fit_one_node(
+    cpus: float, gpus: float, nodes: list[dict[str, float]], message: str | None
+) -> None:
+    from nas_resnext.errors import ConfigError
+    from nas_resnext.search.environment import check_trial_resources
+
+    if message is None:
+        check_trial_resources(cpus, gpus, nodes)
+        return
+    with pytest.raises(ConfigError) as info:
+        check_trial_resources(cpus, gpus, nodes)
+    assert message in str(info.value) and "--autoscaling" in str(info.value)
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--gpus-per-trial", "1"],
+            "--gpus-per-trial: got 1.0; allowed: at most 0 (the largest node of this cluster has 0 GPUs",
+        ),
+        (["--cpus-per-trial", "64"], "--cpus-per-trial: got 64.0; allowed: at most "),
+    ],
+)
+def test_requests_the_local_cluster_can_never_meet_exit_2_and_write_nothing(
+    tiny_space: Callable[..., Path], capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    code = main(["search", str(tiny_space()), *extra])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not Path("runs").exists()
+
+
+@pytest.mark.ray
+def test_autoscaling_skips_the_check_of_what_the_cluster_holds(tmp_path: Path) -> None:
+    import dataclasses
+
+    from nas_resnext.errors import ConfigError
+    from nas_resnext.search.environment import check_cluster
+
+    options = RunOptions(trials=1, sampler="random", scheduler="fifo", seed=0, gpus_per_trial=1.0)
+    with pytest.raises(ConfigError, match=r"--gpus-per-trial: got 1\.0"):
+        check_cluster(options)
+    check_cluster(dataclasses.replace(options, autoscaling=True))  # the cluster may add a GPU node
+
+
+# --------------------------------------------------------------------------------- one driver per run
+
+
+@pytest.mark.ray
+def test_a_run_in_use_is_refused_and_a_killed_drivers_lock_is_taken_over(
+    tmp_path: Path, tiny_space: Callable[..., Path]
+) -> None:
+    import socket
+
+    run_dir = tmp_path / "run"
+    search = _start_search_until(run_dir, tiny_space(training__epochs=6), trials=8, finished=1)
+    options = (run_dir / "run.json").read_bytes()
+    second = subprocess.run(
+        [NAS, "search", "--resume", str(run_dir), "--trials", "9"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert search.poll() is None, "the first search ended before the second start was refused"
+    assert second.returncode == 2, second.stderr
+    assert len(second.stderr.splitlines()) == 1, second.stderr
+    assert f"process {search.pid} on host {socket.gethostname()}" in second.stderr
+    assert (run_dir / "run.json").read_bytes() == options  # the refused start wrote nothing
+    os.killpg(search.pid, signal.SIGKILL)  # the holder dies without releasing its lock
+    search.wait(timeout=60)
+    assert RunDirectory(run_dir).lock_file.is_file()
+    outcome = _resume(run_dir)  # takes over the dead process's lock and finishes the run
+    assert sum(outcome["trials"][s] for s in ("COMPLETE", "PRUNED", "FAIL")) == 8
+    assert not RunDirectory(run_dir).lock_file.exists()

@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from nas_resnext import Architecture, TrainSettings, count_analytic
 from nas_resnext.cli import main
 from nas_resnext.rundir import TRIAL_COLUMNS, RunDirectory
+from nas_resnext.search.study import retried_error
 from nas_resnext.tradeoff import PlanSampler, TradeoffPlan, compare, member_results, reading
 from nas_resnext.tradeoff.results import MemberResult
 
@@ -129,8 +130,11 @@ def test_member_results_average_seeds_and_keep_failures() -> None:
     assert row["val_error_mean"] == pytest.approx(0.15) and row["seeds"] == 2 and row["depths"] == [1, 1, 1]
 
 
-def test_interrupted_trials_are_pending_not_failures() -> None:
-    table = trials([{"name": C1, "seed": 0, "state": "FAIL", "error": "interrupted: the search stopped"}])
+@pytest.mark.parametrize(
+    "error", ["interrupted: the search stopped", retried_error("OSError: connection reset", attempt=1)]
+)
+def test_interrupted_or_retried_attempts_are_pending_not_failures(error: str) -> None:
+    table = trials([{"name": C1, "seed": 0, "state": "FAIL", "error": error}])
     first, second = member_results(PLAN, table)
     assert first.failures == () and first.pending == 2 and second.pending == 2
 
@@ -340,6 +344,7 @@ def test_spending_plan_from_a_space_file_on_a_ray_head_node(
         (["--in-channels", "3"], "--in-channels: got 3; allowed: 1 (what the digits data set holds)"),
         (["--epochs", "0"], "--epochs: got 0; allowed: an integer >= 1"),
         (["--cpus-per-trial", "-1"], "--cpus-per-trial: got -1.0; allowed: a number >= 0"),
+        (["--retries", "-1"], "--retries: got -1; allowed: an integer >= 0"),
         (
             ["--solve", "cardinality"],
             "--solve: got 'cardinality'; allowed: an axis other than the varied one",
@@ -365,3 +370,30 @@ def test_resume_needs_a_trade_off_study(tmp_path: Path, capsys: pytest.CaptureFi
     assert "--resume: got" in err and "tradeoff.json" in err
     assert main(["tradeoff", "--resume", str(tmp_path / "run"), "--cardinalities", "1,2"]) == 2
     assert "only --seeds and execution flags with --resume" in capsys.readouterr().err
+    # The plan, and with it which members are reachable, was settled when the study started.
+    assert main(["tradeoff", "--resume", str(tmp_path / "run"), "--tolerance", "0.5"]) == 2
+    assert "--tolerance: got '0.5'; allowed: only --seeds and execution flags" in capsys.readouterr().err
+
+
+@pytest.mark.ray
+def test_a_study_the_cluster_can_never_hold_is_bad_input_new_or_resumed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nas_resnext.rundir import RunOptions
+    from nas_resnext.tradeoff.runner import create_tradeoff_run
+
+    code = main(["tradeoff", *TINY_FLAGS, "--cardinalities", "1,2", "--gpus-per-trial", "1"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert "--gpus-per-trial: got 1.0; allowed: at most 0 (the largest node of this cluster has 0 GPUs" in err
+    assert len(err.splitlines()) == 1 and not Path("runs").exists()
+    # Resumed with more seeds and more CPUs per trial than any node has: the plan is not grown.
+    space = PLAN.design_space("study", "digits", None, TrainSettings(epochs=1))
+    options = RunOptions(trials=PLAN.trials, sampler="grid", scheduler="fifo", seed=0)
+    run = create_tradeoff_run(tmp_path / "study", PLAN, space, options)
+    files = {p.name: p.read_bytes() for p in run.path.iterdir()}
+    code = main(["tradeoff", "--resume", str(run.path), "--seeds", "3", "--cpus-per-trial", "64"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert "--cpus-per-trial: got 64.0; allowed: at most " in err and len(err.splitlines()) == 1, err
+    assert {p.name: p.read_bytes() for p in run.path.iterdir()} == files

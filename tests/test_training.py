@@ -126,6 +126,70 @@ def test_step_schedule_warmup_label_smoothing_and_plain_momentum_train(
     assert result.history[2].lr == pytest.approx(0.005)
 
 
+class RecordingGuard:
+    """A compute guard that counts its windows and knows whether one is open."""
+
+    def __init__(self) -> None:
+        self.entered = 0
+        self.exited = 0
+        self.held = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        assert not self.held, "guard windows must not nest"
+        self.entered += 1
+        self.held = True
+        try:
+            yield
+        finally:
+            self.held = False
+            self.exited += 1
+
+
+def test_compute_runs_inside_the_guard_and_callbacks_outside(arch: Architecture, data: TrainingData) -> None:
+    guard = RecordingGuard()
+    held_in_callback: list[bool] = []
+    result = train_candidate(
+        arch, data, SETTINGS, lambda m: held_in_callback.append(guard.held), compute_guard=guard
+    )
+    assert result.state == "complete" and result.latency is not None
+    assert held_in_callback == [False, False, False]  # a blocked report never holds the device
+    # One window per epoch at least (a window is handed back at most once a second by default).
+    assert SETTINGS.epochs <= guard.entered == guard.exited and not guard.held
+
+
+def test_a_short_guard_window_is_handed_back_between_steps(arch: Architecture, data: TrainingData) -> None:
+    guard = RecordingGuard()
+    result = train_candidate(
+        arch, data, SETTINGS, measure=False, compute_guard=guard, guard_window_seconds=0.0
+    )
+    steps_per_epoch = len(data.train) // SETTINGS.batch_size
+    assert result.state == "complete"
+    assert guard.entered == guard.exited >= SETTINGS.epochs * steps_per_epoch
+
+
+def test_a_guarded_candidate_trains_exactly_as_an_unguarded_one(
+    arch: Architecture, data: TrainingData
+) -> None:
+    plain = train_candidate(arch, data, SETTINGS, measure=False)
+    guarded = train_candidate(
+        arch, data, SETTINGS, measure=False, compute_guard=RecordingGuard(), guard_window_seconds=0.0
+    )
+    assert [m.val_loss for m in guarded.history] == [m.val_loss for m in plain.history]
+
+
+def test_the_guard_is_released_when_the_candidate_fails(arch: Architecture, data: TrainingData) -> None:
+    def explode(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if isinstance(module, nn.Linear):
+            raise RuntimeError("kernel exploded")
+
+    guard = RecordingGuard()
+    with forward_hook(explode):
+        result = train_candidate(arch, data, SETTINGS, compute_guard=guard)
+    assert result.state == "failed" and result.error == "RuntimeError: kernel exploded"
+    assert guard.entered == guard.exited >= 1 and not guard.held
+
+
 # -- faults: none escapes -------------------------------------------------------------------------
 
 

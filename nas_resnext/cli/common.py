@@ -306,14 +306,37 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> argparse._Argume
         "--gpus-per-trial", type=float, default=None, metavar="F", help="default 0; 0.5 shares"
     )
     execution.add_argument("--max-concurrent", type=int, default=None, metavar="N", help="trials at once")
+    execution.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train a candidate again up to N times after a transient failure (a lost worker or node, out "
+        "of memory, an OS or connection error) before recording it FAIL (default 2)",
+    )
+    execution.add_argument(
+        "--autoscaling",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the cluster adds nodes on demand: do not refuse per-trial CPUs or GPUs that no node has yet",
+    )
     return execution
 
 
-EXECUTION_FIELDS = ("ray_address", "storage_path", "cpus_per_trial", "gpus_per_trial", "max_concurrent")
+EXECUTION_FIELDS = (
+    "ray_address",
+    "storage_path",
+    "cpus_per_trial",
+    "gpus_per_trial",
+    "max_concurrent",
+    "retries",
+    "autoscaling",
+)
 
 
 def check_execution(args: argparse.Namespace) -> None:
-    """Reject impossible resources before anything starts."""
+    """Reject impossible resources before anything starts (what the cluster holds is checked once it is
+    connected: ``search.environment.check_cluster``)."""
     for name in ("cpus_per_trial", "gpus_per_trial"):
         value = getattr(args, name)
         if value is not None and value < 0:
@@ -322,6 +345,8 @@ def check_execution(args: argparse.Namespace) -> None:
         raise ConfigError("--cpus-per-trial", 0, "a number > 0 (or give --gpus-per-trial)")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise ConfigError("--max-concurrent", args.max_concurrent, "an integer >= 1")
+    if args.retries is not None and args.retries < 0:
+        raise ConfigError("--retries", args.retries, "an integer >= 0")
 
 
 def execution_flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from nas_resnext.space import SAMPLERS, SCHEDULERS, DesignSpace
 from nas_resnext.units import human_count
 
 if TYPE_CHECKING:
-    from nas_resnext.rundir import RunDirectory
+    from nas_resnext.rundir import RunDirectory, RunOptions
 
 EXAMPLES = """\
 examples:
@@ -35,8 +35,11 @@ examples:
   nas-resnext search search_spaces/digits_demo.yaml --scheduler moasha --epochs 9 --run-dir runs/moasha
   nas-resnext search --resume runs/moasha                 # continue after a crash, kill or Ctrl-C
   nas-resnext search --resume runs/moasha --trials 60     # ... or extend a finished run
+  nas-resnext search --resume runs/moasha --retries 4     # ... trying candidates hit by transient faults more
   nas-resnext search search_spaces/resnext_cifar.yaml --data-dir ~/data \\
       --ray-address 10.0.0.1:6379 --storage-path /shared/runs --gpus-per-trial 0.5
+  nas-resnext search search_spaces/resnext_cifar.yaml --data-dir ~/data \
+      --ray-address 10.0.0.1:6379 --storage-path /shared/runs --gpus-per-trial 1 --autoscaling
 """
 
 # flag -> (dotted key in the space, how to convert)
@@ -141,8 +144,6 @@ def _check_data(space: DesignSpace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nas_resnext.rundir import RunDirectory, RunOptions
-    from nas_resnext.search.runner import run_search
-    from nas_resnext.search.sampling import FeasibleSampler
 
     _check_execution(args)
     if args.resume:
@@ -158,12 +159,14 @@ def run(args: argparse.Namespace) -> int:
         if run_dir.is_tradeoff:
             return _resume_tradeoff(run_dir, args)
         run_dir = RunDirectory.open(run_dir.path)
-        space = run_dir.load_space()
-        options = run_dir.load_options()
-        if args.trials is not None:
-            if args.trials < 1:
-                raise ConfigError("--trials", args.trials, "an integer >= 1")
-            options = dataclasses.replace(options, trials=args.trials)
+        with run_dir.hold():  # before anything is read: a run in use is refused at once
+            space = run_dir.load_space()
+            options = run_dir.load_options()
+            if args.trials is not None:
+                if args.trials < 1:
+                    raise ConfigError("--trials", args.trials, "an integer >= 1")
+                options = dataclasses.replace(options, trials=args.trials)
+            return _search(args, space, options, run_dir)
     else:
         if not args.space:
             raise ConfigError("SPACE.yaml", None, "a design-space file (or --resume RUN_DIR)")
@@ -178,7 +181,19 @@ def run(args: argparse.Namespace) -> int:
             space_file=str(args.space),
             created=time.strftime("%Y-%m-%dT%H:%M:%S"),
         )
-        run_dir = None
+        return _search(args, space, options, path)
+
+
+def _search(
+    args: argparse.Namespace, space: DesignSpace, options: RunOptions, run: RunDirectory | Path
+) -> int:
+    """Check the rest of the input and the cluster, then run the search in ``run`` (a held run directory,
+    or the path of a new one) and print its outcome."""
+    from nas_resnext.rundir import RunDirectory
+    from nas_resnext.search.environment import check_cluster
+    from nas_resnext.search.runner import run_search
+    from nas_resnext.search.sampling import FeasibleSampler
+
     scheduling = {
         name: getattr(args, name)
         for name in ("grace_period", "reduction_factor", "selection")
@@ -192,12 +207,15 @@ def run(args: argparse.Namespace) -> int:
     FeasibleSampler(space).check_feasible()
     _check_data(space)
     options = options_for_this_start(options, execution_flags(args))
-    if run_dir is None:
-        run_dir = RunDirectory.create(path, space, options)
-    else:
+    check_cluster(options)  # after every other check: it may start a local Ray
+    if isinstance(run, RunDirectory):
+        run_dir = run
         run_dir.save_options(options)
-
-    outcome = run_search(run_dir, space, options, stream=None if (args.quiet or args.json) else sys.stderr)
+    else:
+        run_dir = RunDirectory.create(run, space, options)
+    stream = None if (args.quiet or args.json) else sys.stderr
+    with run_dir.hold():
+        outcome = run_search(run_dir, space, options, stream=stream)
     report = write_run_report(run_dir.path, "search")
     rows = [_pareto_row(t) for t in sorted(outcome.pareto, key=lambda t: t.user_attrs.get("flops", 0))]
     if args.json:
@@ -213,7 +231,8 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         counts = outcome.counts()
-        text = ", ".join(f"{n} {state.lower()}" for state, n in counts.items() if n or state != "INTERRUPTED")
+        shown = (state for state, n in counts.items() if n or state not in ("INTERRUPTED", "RETRIED"))
+        text = ", ".join(f"{counts[state]} {state.lower()}" for state in shown)
         print(f"{sum(counts.values())} trials ({text}) in {outcome.seconds:.0f} s")
         if rows:
             print("Pareto-optimal architectures (validation accuracy vs cost):")

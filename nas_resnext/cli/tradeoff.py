@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -36,7 +37,14 @@ from nas_resnext.cli.common import (
 from nas_resnext.complexity import FLOP_CONVENTION, count_analytic
 from nas_resnext.data.catalog import DATASETS
 from nas_resnext.errors import ConfigError
-from nas_resnext.isocomplexity import MATCHES, iso_complexity_family, normalize_axis, spending_plan
+from nas_resnext.isocomplexity import (
+    DEFAULT_TOLERANCE,
+    MATCHES,
+    iso_complexity_family,
+    normalize_axis,
+    spending_plan,
+    value_text,
+)
 from nas_resnext.settings import TrainSettings
 from nas_resnext.units import gflops_text, human_count
 
@@ -57,6 +65,7 @@ examples:
   nas-resnext tradeoff search_spaces/digits_demo.yaml --width 16 -C 1 -d 8 --cardinalities 1,2,4,8
   nas-resnext tradeoff --resume runs/tradeoff-X-11-1x16d-w16      # continue after a kill or Ctrl-C
   nas-resnext tradeoff --resume runs/tradeoff-X-11-1x16d-w16 --seeds 4   # ... or add seeds
+  nas-resnext tradeoff --resume runs/tradeoff-X-11-1x16d-w16 --retries 4  # more tries after transient faults
   # the paper's Table 2: vary C on ResNet-50, solve d to keep params equal
   nas-resnext tradeoff --plan --preset resnet50 --cardinalities 1,2,4,8,32
   # the same at matched FLOPs, as JSON
@@ -105,6 +114,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="T",
         help="complexity to reach: a multiple of the reference (2x) or an absolute number of "
         "Mparams (--match params) or GFLOPs (--match flops); default: the reference's own",
+    )
+    family.add_argument(
+        "--tolerance",
+        metavar="F",
+        help="how far (a fraction of the target) a member may miss it when its solved axis is at the end of "
+        "its range; members missing by more are marked with --plan and refused for training "
+        f"(default {DEFAULT_TOLERANCE:g})",
     )
     family.add_argument(
         "--seeds",
@@ -179,6 +195,7 @@ def _print_plan(args: argparse.Namespace) -> int:
     """The family without training it. The architecture is taken as given unless a data set (or a space
     file) is named: then it is the family as it would be trained on that data."""
     _reject_training_only(args)
+    tolerance = _tolerance(args)
     if args.space or args.dataset:
         reference, *_ = _reference_and_data(args)
     else:
@@ -192,7 +209,7 @@ def _print_plan(args: argparse.Namespace) -> int:
         members = iso_complexity_family(reference, axis, values, solve, args.match, args.target)
         title = f"Iso-complexity family of {reference.name}: vary {axis}, solve {solve}, match {args.match}"
     if args.json:
-        print_json({"rows": [m.to_row() for m in members]})
+        print_json({"rows": [m.to_row(tolerance) for m in members]})
         return 0
     reference_cx = count_analytic(reference)
     target = members[0].target
@@ -218,9 +235,56 @@ def _print_plan(args: argparse.Namespace) -> int:
         for m in members
     ]
     headers = ["name", "axis", "C", "d", "C*d", "width", "depths", "params", "GFLOPs", "diff"]
-    print(format_table(headers, rows))
+    lines = format_table(headers, rows).splitlines()
+    unreachable = [i for i, m in enumerate(members) if not m.reachable(tolerance)]
+    # The mark goes after the table's last column (diff) rather than into it, which keeps the column
+    # numeric, right-aligned and as wide as without marks.
+    for i in unreachable:
+        lines[2 + i] += "!"  # below the header and its rule
+    print("\n".join(lines))
     print(f"(diff: {args.match} relative to the target; GFLOPs: {FLOP_CONVENTION})")
+    for i in unreachable:
+        member = members[i]
+        label = member.axis if varied is None else value_text(member.axis, member.value)
+        print(f"! {label} cannot reach the target: {member.limit_reason()} (tolerance {tolerance * 100:g}%)")
     return 0
+
+
+def _tolerance(args: argparse.Namespace) -> float:
+    """``--tolerance`` as a fraction of the target."""
+    if args.tolerance is None:
+        return DEFAULT_TOLERANCE
+    allowed = "a number >= 0 (a fraction of the target: 0.1 for 10%)"
+    try:
+        tolerance = float(args.tolerance)
+    except ValueError:
+        raise ConfigError("--tolerance", args.tolerance, allowed) from None
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise ConfigError("--tolerance", args.tolerance, allowed)
+    return tolerance
+
+
+def _refuse_unreachable(
+    args: argparse.Namespace, plan: TradeoffPlan, varied: tuple[str, list[Any]] | None, tolerance: float
+) -> None:
+    """Bad input: a member that misses the target beyond the tolerance would not answer the study's
+    question (which axis to spend a fixed complexity on), so none is trained."""
+    unreachable = plan.unreachable(tolerance)
+    if not unreachable:
+        return
+    reasons = "; ".join(f"{plan.label(i)}: {plan.members[i].limit_reason()}" for i in unreachable)
+    worst = max(abs(plan.members[i].rel_diff) for i in unreachable)
+    needed = math.ceil(worst * 100) / 100
+    needed += 0.01 if needed < worst else 0  # a float product can round down below the miss
+    within = f"within --tolerance {tolerance:g} ({reasons}), or --tolerance {needed:g} or more"
+    if varied is None:
+        raise ConfigError("--target", args.target, f"a target every axis can reach {within}")
+    axis, _ = varied
+    values = [plan.members[i].value for i in unreachable]
+    shown = "/".join(",".join(map(str, v)) for v in values) if axis == "depth" else ",".join(map(str, values))
+    raise ConfigError(
+        flag_name(_VALUE_FLAGS[axis]), shown, f"values whose members can reach the target {within}"
+    )
 
 
 def _reject_training_only(args: argparse.Namespace) -> None:
@@ -281,6 +345,7 @@ def _reference_and_data(args: argparse.Namespace) -> tuple[Architecture, TrainSe
 def _train(args: argparse.Namespace) -> int:
     from nas_resnext.data.check import check_data_source
     from nas_resnext.rundir import RunDirectory, RunOptions
+    from nas_resnext.search.environment import check_cluster
     from nas_resnext.tradeoff import TradeoffPlan
     from nas_resnext.tradeoff.runner import create_tradeoff_run
 
@@ -288,6 +353,7 @@ def _train(args: argparse.Namespace) -> int:
     seeds = 2 if args.seeds is None else args.seeds
     if seeds < 1:
         raise ConfigError("--seeds", seeds, "an integer >= 1")
+    tolerance = _tolerance(args)
     reference, settings, dataset, data_dir = _reference_and_data(args)
     varied, solve = _solve_and_vary(args)
     if varied is None:
@@ -299,6 +365,7 @@ def _train(args: argparse.Namespace) -> int:
             reference, axis, values, solve, args.match, args.target, seeds, settings.seed
         )
         prefix = "tradeoff"
+    _refuse_unreachable(args, plan, varied, tolerance)
     name = f"{prefix}-{reference.name}"
     path = Path(args.run_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
     RunDirectory.check_new(path)
@@ -316,8 +383,10 @@ def _train(args: argparse.Namespace) -> int:
         created=time.strftime("%Y-%m-%dT%H:%M:%S"),
     )
     options = options_for_this_start(options, execution_flags(args))
+    check_cluster(options)  # after every other check: it may start a local Ray
     run_dir = create_tradeoff_run(path, plan, space, options)
-    return train_and_print(run_dir, plan, space, options, as_json=args.json, quiet=args.quiet)
+    with run_dir.hold():
+        return train_and_print(run_dir, plan, space, options, as_json=args.json, quiet=args.quiet)
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -325,7 +394,9 @@ def _resume(args: argparse.Namespace) -> int:
 
     check_execution(args)
     fixed = [
-        n for n in ("run_dir", "preset", "target", "dataset", "data_dir", *_FLAG_OF_AXES) if getattr(args, n)
+        n
+        for n in ("run_dir", "preset", "target", "tolerance", "dataset", "data_dir", *_FLAG_OF_AXES)
+        if getattr(args, n)
     ]
     fixed += training_flags_given(args)
     if args.space or args.plan or fixed:
@@ -347,17 +418,26 @@ def resume_and_print(
     run: RunDirectory, seeds: int | None, execution: dict[str, Any], *, as_json: bool, quiet: bool
 ) -> int:
     """Continue the trade-off study in ``run`` (``seeds``: grow it to that many seeds) with the execution
-    options given, and print its outcome: ``tradeoff --resume`` and ``search --resume`` on a study."""
-    from nas_resnext.tradeoff.runner import resume_tradeoff
+    options given, and print its outcome: ``tradeoff --resume`` and ``search --resume`` on a study. The
+    study is held from the start (one in use is refused); nothing is written before the cluster is checked."""
+    from nas_resnext.rundir import RunDirectory
+    from nas_resnext.search.environment import check_cluster
+    from nas_resnext.tradeoff import TradeoffPlan
+    from nas_resnext.tradeoff.runner import open_tradeoff
 
-    try:
-        plan, space, options = resume_tradeoff(run, seeds)
-    except ConfigError as error:
-        if error.field != "seeds":
-            raise
-        raise flag_error(error) from None
-    options = options_for_this_start(options, execution)
-    return train_and_print(run, plan, space, options, as_json=as_json, quiet=quiet)
+    run = RunDirectory.open(run.path, run.flag, tradeoff=True)
+    with run.hold():
+        try:
+            plan, space, options = open_tradeoff(run, seeds)
+        except ConfigError as error:
+            if error.field != "seeds":
+                raise
+            raise flag_error(error) from None
+        options = options_for_this_start(options, execution)
+        check_cluster(options)
+        if plan.seeds != TradeoffPlan.load(run).seeds:  # grown by --seeds
+            plan.save(run)
+        return train_and_print(run, plan, space, options, as_json=as_json, quiet=quiet)
 
 
 _FLAG_OF_AXES = (*ARCHITECTURE_FIELDS, *_VALUE_FLAGS.values())
@@ -399,7 +479,8 @@ def train_and_print(
     else:
         print_results(plan, outcome.results, outcome.reading, space)
         counts = search.counts()
-        text = ", ".join(f"{n} {state.lower()}" for state, n in counts.items() if n or state != "INTERRUPTED")
+        shown = (state for state, n in counts.items() if n or state not in ("INTERRUPTED", "RETRIED"))
+        text = ", ".join(f"{counts[state]} {state.lower()}" for state in shown)
         print(f"{sum(counts.values())} trials ({text}) in {search.seconds:.0f} s")
         print(f"run directory: {run.path}")
         if report:

@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial
 
 from nas_resnext.rundir import RunDirectory, RunOptions
 from nas_resnext.search.candidates import CandidateSampler
-from nas_resnext.search.environment import connect_ray, search_environment
+from nas_resnext.search.environment import check_cluster, connect_ray, search_environment
 from nas_resnext.search.progress import Progress
 from nas_resnext.search.sampling import FeasibleSampler, make_sampler
 from nas_resnext.search.study import is_counted, open_study, pareto_front, quiet_optuna, recover_interrupted
@@ -34,11 +34,14 @@ class SearchOutcome:
     options: RunOptions  # as saved at the end (wall time added)
 
     def counts(self) -> dict[str, int]:
-        """Trials by outcome; ``INTERRUPTED`` ones failed because the search stopped and run again."""
-        counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "INTERRUPTED": 0}
+        """Trials by outcome; ``INTERRUPTED`` ones failed because the search stopped, ``RETRIED`` ones because
+        of a transient fault, and both ran again."""
+        counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "INTERRUPTED": 0, "RETRIED": 0}
         for trial in self.trials:
             if trial.user_attrs.get("interrupted"):
                 counts["INTERRUPTED"] += 1
+            elif trial.user_attrs.get("retried"):
+                counts["RETRIED"] += 1
             elif trial.state.name in counts:
                 counts[trial.state.name] += 1
         return counts
@@ -59,11 +62,14 @@ def run_search(
     started = time.monotonic()
     feasible = FeasibleSampler(space)
     feasible.check_feasible()
+    study = open_study(run.storage_url, space.name, space.objectives, sampler=None)
     with warnings.catch_warnings():
         # multivariate TPE is marked experimental; the warning says nothing a user can act on
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = make_sampler(options.sampler, feasible, options.seed)
-    study = open_study(run.storage_url, space.name, space.objectives, sampler)
+        # Built once the study is open: a resumed run's sampler continues from the trials it holds.
+        study.sampler = make_sampler(
+            options.sampler, feasible, options.seed, len(study.get_trials(deepcopy=False))
+        )
     queue = feasible.queue_grid if options.sampler == "grid" else None
     return run_study(run, space, options, study, feasible, stream, queue=queue, started=started)
 
@@ -84,9 +90,12 @@ def run_study(
     ``candidates`` maps Optuna parameters to architectures (and, for a trade-off study, training seeds);
     ``queue`` (if given) queues fixed trials after interrupted ones were recovered. The options, with the
     wall time added, are saved to the run directory and returned in the outcome.
+
+    The run is held for the whole time (:meth:`RunDirectory.hold`: another start on it is a ConfigError),
+    and per-trial resources that no node of the cluster has are a ConfigError before any trial starts.
     """
     started = time.monotonic() if started is None else started
-    with search_environment(options.ray_address), quiet_optuna():
+    with run.hold(), search_environment(options.ray_address), quiet_optuna():
         requeued = recover_interrupted(study)
         if queue is not None:
             queue(study)
@@ -94,6 +103,7 @@ def run_study(
         run.write_trials(study.get_trials(deepcopy=False))
         interrupted = False
         if already < options.trials:
+            check_cluster(options)
             if stream is not None:
                 how = ", ".join(
                     part
@@ -140,7 +150,16 @@ def _fit(
 
     def finished(trial: FrozenTrial) -> None:
         run.write_trials(study.get_trials(deepcopy=False))
-        progress.trial_finished(trial, study, searcher.running)
+        if not trial.user_attrs.get("retried"):
+            progress.trial_finished(trial, study, searcher.running)
+        elif stream is not None:  # not a finished trial: the same candidate trains again
+            attrs = trial.user_attrs
+            stream.write(
+                f"trial {trial.number} {attrs.get('name', '?')} failed ({str(attrs.get('error', ''))[:80]}); "
+                f"transient, so it trains again: attempt {attrs.get('attempt', 1) + 1} of "
+                f"{options.retries + 1}\n"
+            )
+            stream.flush()
 
     searcher = StudySearcher(
         study,
@@ -152,9 +171,12 @@ def _fit(
             "training": space.training.to_dict(),
             "dataset": space.dataset,
             "data_dir": str(Path(space.data_dir).resolve()) if space.data_dir else None,
+            # Names the run's device coordinators: latency measured alone, once per architecture.
+            "coordination": str(run.path.resolve()),
         },
         on_trial_finished=finished,
         grid=options.sampler == "grid",
+        retries=options.retries,
     )
     connect_ray(options.ray_address)
     search_alg: Any = searcher

@@ -6,6 +6,11 @@ trial is told PRUNED (its per-epoch values kept in the ``history`` user attribut
 failed or diverged is told FAIL with its message; an architecture already trained in this run (with the
 same training seed) is not trained again, its result is copied to the new trial.
 
+A failure that says more about the moment than about the candidate (:func:`is_transient`: a lost worker or
+node, out of memory, an operating-system or connection error) is retried: the attempt is told FAIL marked
+``retried`` (not counted toward the requested trials, never copied to a later draw) and the same parameters
+are queued again as the next ``attempt``, up to ``retries`` more attempts; the last one's failure is final.
+
 The candidate sampler (:class:`~nas_resnext.search.candidates.CandidateSampler`) maps Optuna parameters to an
 architecture; one with ``per_trial_seed`` gives each trial its own training seed (a trade-off study's
 seeds), otherwise every trial trains with the run's one seed.
@@ -13,6 +18,7 @@ seeds), otherwise every trial trains with the run's one seed.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,10 +30,39 @@ from ray.tune.search import Searcher
 from nas_resnext.architecture import Architecture
 from nas_resnext.complexity import count_analytic
 from nas_resnext.search.candidates import CandidateSampler
-from nas_resnext.search.study import architecture_attrs, is_counted, objective_values
+from nas_resnext.search.study import (
+    architecture_attrs,
+    is_counted,
+    objective_values,
+    queue_retry,
+    retried_error,
+)
 
 TrialListener = Callable[[FrozenTrial], None]
 _HISTORY_KEYS = ("epoch", "val_accuracy", "val_loss", "train_loss", "epoch_seconds", "images_per_second")
+# Exceptions (by type name, as a failed result's error text starts) that are not builtin OSErrors but
+# transient all the same: torch's CUDA out of memory, on a device other trials share.
+_TRANSIENT_ERRORS = frozenset({"OutOfMemoryError"})
+
+
+def is_transient(result: Mapping[str, Any], crashed: bool) -> bool:
+    """Whether a failed trial may well succeed if trained again.
+
+    ``crashed``: Ray reports the trial errored (its worker process or node was lost). Otherwise ``result``,
+    the trial's last report, tells: out of memory (the trainer's ``out of memory on ...``, or an
+    ``OutOfMemoryError``), or a builtin ``OSError`` (connection errors and time-outs included). A
+    divergence, an invalid architecture or any other exception is the candidate's own and final.
+    """
+    if crashed:
+        return True
+    if result.get("state") != "failed":
+        return False
+    message = str(result.get("error") or "")
+    if message.lower().startswith("out of memory"):
+        return True
+    name = message.split(":", 1)[0].strip()
+    builtin = getattr(builtins, name, None)
+    return name in _TRANSIENT_ERRORS or (isinstance(builtin, type) and issubclass(builtin, OSError))
 
 
 @dataclass
@@ -35,6 +70,7 @@ class _Running:
     trial: optuna.trial.Trial
     arch: Architecture
     key: str
+    attempt: int
     history: list[dict[str, float]] = field(default_factory=list)
     last: dict[str, Any] = field(default_factory=dict)
 
@@ -52,6 +88,7 @@ class StudySearcher(Searcher):
         base_config: dict[str, Any],
         on_trial_finished: TrialListener | None = None,
         grid: bool = False,
+        retries: int = 2,
     ) -> None:
         super().__init__(metric=None, mode=None)
         self.study = study
@@ -61,6 +98,7 @@ class StudySearcher(Searcher):
         self.total_trials = total_trials
         self.base_config = base_config
         self.on_trial_finished = on_trial_finished
+        self.retries = retries
         self._distributions = sampler.distributions(grid=grid)
         self._running: dict[str, _Running] = {}
         # reuse key -> trials that drew an architecture (and seed) while it was still training
@@ -84,11 +122,10 @@ class StudySearcher(Searcher):
         return f"{attrs['name']}@seed{attrs.get('seed')}"
 
     def _finished_by_key(self) -> dict[str, FrozenTrial]:
+        """Final outcomes by reuse key; an interrupted or retried attempt is no outcome."""
         trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
         failed = [
-            t
-            for t in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-            if not t.user_attrs.get("interrupted")
+            t for t in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if is_counted(t)
         ]
         return {self._key(t.user_attrs): t for t in [*failed, *trials] if "name" in t.user_attrs}
 
@@ -100,7 +137,8 @@ class StudySearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         while True:
             if self.counted_trials() >= self.total_trials:
-                return Searcher.FINISHED
+                # A running trial may yet fail transiently and need its retry: finished only when none runs.
+                return Searcher.FINISHED if not self._running else None
             trial = self.study.ask(self._distributions)
             arch = self.sampler.decode(trial.params)
             training = dict(self.base_config.get("training") or {})
@@ -114,11 +152,14 @@ class StudySearcher(Searcher):
             previous = self._finished_by_key().get(key)
             if previous is not None:
                 self._copy_outcome(trial, previous)
+                self._settle(key, previous)
                 continue
             if any(r.key == key for r in self._running.values()):
                 self._waiting.setdefault(key, []).append(trial)
                 continue
-            self._running[trial_id] = _Running(trial, arch, key)
+            attempt = int(trial.user_attrs.get("attempt", 1))  # set on a queued retry or re-run
+            trial.set_user_attr("attempt", attempt)
+            self._running[trial_id] = _Running(trial, arch, key, attempt)
             return {
                 **self.base_config,
                 "training": training,
@@ -166,6 +207,7 @@ class StudySearcher(Searcher):
         if last.get("latency_ms") is not None:
             trial.set_user_attr("latency_ms", float(last["latency_ms"]))
         state = last.get("state")
+        retry = False
         if error or state in ("failed", "diverged") or not last:
             message = last.get("error") or (
                 "the trial process crashed (see the Ray Tune experiment's error file)"
@@ -174,7 +216,15 @@ class StudySearcher(Searcher):
             )
             trial.set_user_attr("error", str(message))
             trial.set_user_attr("outcome", state if state in ("failed", "diverged") else "failed")
+            if is_transient(last, error):
+                trial.set_user_attr("transient", True)
+                retry = running.attempt <= self.retries
+                if retry:
+                    trial.set_user_attr("retried", True)
+                    trial.set_user_attr("error", retried_error(str(message), running.attempt))
             self.study.tell(trial, state=TrialState.FAIL)
+            if retry:  # after the tell: a search killed in between queues the retry on --resume
+                queue_retry(self.study, trial.number, trial.params, running.attempt + 1)
         elif epochs < self.max_epochs:
             trial.set_user_attr("outcome", "stopped early")
             self.study.tell(trial, state=TrialState.PRUNED)
@@ -189,8 +239,8 @@ class StudySearcher(Searcher):
                 trial.set_user_attr("outcome", "complete")
                 self.study.tell(trial, values=values)
         finished = self.study.get_trials(deepcopy=False)[trial.number]
-        for waiting in self._waiting.pop(running.key, []):
-            self._copy_outcome(waiting, finished)
+        if not retry:  # draws of the same candidate wait for its retry instead
+            self._settle(running.key, finished)
         self._notify(finished)
 
     def save(self, checkpoint_path: str) -> None:
@@ -200,6 +250,11 @@ class StudySearcher(Searcher):
         """Nothing to restore: a resumed search reopens study.db."""
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _settle(self, key: str, outcome: FrozenTrial) -> None:
+        """Give the draws waiting on ``key`` its final outcome."""
+        for waiting in self._waiting.pop(key, []):
+            self._copy_outcome(waiting, outcome)
 
     def _copy_outcome(self, trial: optuna.trial.Trial, source: FrozenTrial) -> None:
         """Record ``source``'s outcome for ``trial`` (same architecture) without training it again."""

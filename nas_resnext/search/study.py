@@ -3,6 +3,11 @@
 Every trial carries its architecture as user attributes (``name``, ``depths``, ``width``, ``cardinality``,
 ``bottleneck_width``, ``flops``, ``params``) beside the sampler's quantile parameters, so the study is
 readable on its own (``optuna-dashboard sqlite:///RUN/study.db``).
+
+Two kinds of FAIL trial are not outcomes of their candidate and do not count toward the requested number:
+``interrupted`` ones (the search stopped while they ran) and ``retried`` ones (a transient fault ended them).
+Each is queued again with the same parameters, so the same architecture and seed train again; ``attempt``
+(1-based) numbers the tries of a candidate, ``rerun_of`` and ``retry_of`` name the trial tried again.
 """
 
 from __future__ import annotations
@@ -21,6 +26,15 @@ from nas_resnext.complexity import Complexity
 from nas_resnext.pareto import study_direction
 
 INTERRUPTED = "interrupted: the search stopped while this trial ran; it is run again on --resume"
+# How the error of a transient failure that is trained again begins; the final attempt's error has no prefix.
+RETRIED = "retried"
+
+
+def retried_error(message: str, attempt: int) -> str:
+    """The recorded error of attempt ``attempt`` that failed transiently and is trained again."""
+    return f"{RETRIED}: attempt {attempt} failed transiently and is trained again ({message})"
+
+
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -73,8 +87,15 @@ def architecture_attrs(arch: Architecture, complexity: Complexity) -> dict[str, 
 
 
 def is_counted(trial: FrozenTrial) -> bool:
-    """Whether a trial counts toward the requested number: finished, and not an interrupted run."""
-    return trial.state in FINISHED_STATES and not trial.user_attrs.get("interrupted", False)
+    """Whether a trial counts toward the requested number: finished, and neither interrupted nor retried."""
+    attrs = trial.user_attrs
+    return trial.state in FINISHED_STATES and not attrs.get("interrupted", False) and not attrs.get("retried")
+
+
+def queue_retry(study: optuna.Study, number: int, params: dict[str, Any], attempt: int) -> None:
+    """Queue attempt ``attempt`` of the candidate trial ``number`` tried (its parameters, so the same
+    architecture and seed)."""
+    study.enqueue_trial(params, user_attrs={"attempt": attempt, "retry_of": number}, skip_if_exists=False)
 
 
 def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
@@ -88,9 +109,11 @@ def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def recover_interrupted(study: optuna.Study) -> list[int]:
-    """Mark trials left RUNNING by a killed search as failed (with the reason) and queue them again.
+    """Mark trials left RUNNING by a killed search as failed (with the reason) and queue them again, as
+    the same attempt (the stop was no fault of the candidate's). A retry that a search killed at that
+    moment never queued is queued too.
 
-    Returns the numbers of the trials queued for a re-run.
+    Returns the numbers of the interrupted trials queued for a re-run.
     """
     requeued = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -98,8 +121,14 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
         set_finished_trial_user_attr(study, trial, "interrupted", True)
         study.tell(trial.number, state=TrialState.FAIL)
         if trial.params:
-            study.enqueue_trial(trial.params, user_attrs={"rerun_of": trial.number}, skip_if_exists=False)
+            attrs = {"rerun_of": trial.number, "attempt": trial.user_attrs.get("attempt", 1)}
+            study.enqueue_trial(trial.params, user_attrs=attrs, skip_if_exists=False)
         requeued.append(trial.number)
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    for trial in trials:
+        if trial.user_attrs.get("retried") and trial.number not in retried and trial.params:
+            queue_retry(study, trial.number, trial.params, trial.user_attrs.get("attempt", 1) + 1)
     return requeued
 
 

@@ -1,18 +1,28 @@
 """What one Ray Tune trial runs: train one candidate with the trainer and report every epoch.
 
 Every report carries the candidate's FLOPs, params and (measured before training, so that a scheduler
-ranking on it has it from the first rung) its batch-1 latency. A candidate that fails or diverges sends
-one last report with ``state`` and ``error`` and a NaN accuracy; nothing escapes to the search.
+ranking on it has it from the first rung) its batch-1 latency. With the run's ``coordination`` in the config,
+the latency is measured while no other trial computes on the device, once per architecture and kind of
+device in the run (``latency_source``: ``measured``, or ``reused`` from an earlier trial), and training holds
+the device shared (:mod:`nas_resnext.search.device_lock`); without it, or without a coordinator to reach,
+it is measured as it comes (``unguarded``). A candidate that fails or diverges sends one last report with
+``state`` and ``error`` and a NaN accuracy; nothing escapes to the search.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas_resnext.architecture import Architecture
 from nas_resnext.settings import TrainSettings
+
+if TYPE_CHECKING:
+    import torch
+
+    from nas_resnext.latency import Latency
+    from nas_resnext.search.device_lock import DeviceCoordination
 
 
 @functools.lru_cache(maxsize=2)
@@ -29,22 +39,42 @@ def _load_data(dataset: str, data_dir: str | None, resolution: int, settings_jso
     )
 
 
+def _trial_latency(
+    arch: Architecture, device: torch.device, coordination: DeviceCoordination | None
+) -> tuple[Latency, str]:
+    """The candidate's latency and where it came from (see the module's docstring)."""
+    from nas_resnext.latency import architecture_latency, measurement_key
+
+    def measure() -> Latency:
+        return architecture_latency(arch, device, max_seconds=2.0)
+
+    if coordination is None:
+        return measure(), "unguarded"
+    return coordination.latency(measurement_key(arch, device), measure)
+
+
 def train_trial(config: dict[str, Any]) -> None:
-    """Ray Tune function trainable. ``config``: ``arch``, ``training``, ``dataset``, ``data_dir``."""
+    """Ray Tune function trainable. ``config``: ``arch``, ``training``, ``dataset``, ``data_dir``, and
+    ``coordination`` (the run's name for its device coordinators; optional)."""
     import json
 
     from ray import tune
 
     from nas_resnext.complexity import count_analytic
-    from nas_resnext.latency import architecture_latency
+    from nas_resnext.device import resolve_device
+    from nas_resnext.search.device_lock import DeviceCoordination
     from nas_resnext.training import train_candidate
 
     arch = Architecture.from_dict(config["arch"])
     settings = TrainSettings.from_dict(config["training"])
     complexity = count_analytic(arch)
     fixed: dict[str, Any] = {"flops": complexity.flops, "params": complexity.params, "name": arch.name}
+    coordination = None
     try:
-        latency = architecture_latency(arch, settings.device, max_seconds=2.0)
+        device = resolve_device(settings.device)
+        if config.get("coordination"):
+            coordination = DeviceCoordination.join(config["coordination"], device)
+        latency, fixed["latency_source"] = _trial_latency(arch, device, coordination)
         fixed["latency_ms"] = latency.single_ms
         fixed["latency_batch_ms"] = latency.batch_ms
         data = _load_data(
@@ -81,7 +111,8 @@ def train_trial(config: dict[str, Any]) -> None:
             }
         )
 
-    result = train_candidate(arch, data, settings, callback=report_epoch, measure=False)
+    guard = coordination.compute_guard if coordination is not None else None
+    result = train_candidate(arch, data, settings, callback=report_epoch, measure=False, compute_guard=guard)
     if result.state in ("failed", "diverged"):
         tune.report(
             {

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nas_resnext.search.study import INTERRUPTED, RETRIED
 from nas_resnext.tradeoff.plan import REFERENCE, SPENDING, TradeoffPlan
 
 _Z = 2.0  # a difference within two standard errors is called noise
@@ -99,8 +100,8 @@ def member_results(plan: TradeoffPlan, table: pd.DataFrame) -> list[MemberResult
                 row = runs.iloc[-1]
                 error = row.get("error")
                 message = str(error) if isinstance(error, str) and error else str(row["state"]).lower()
-                # An interrupted trial is run again; only its final outcome is a failure of the member.
-                if not message.startswith("interrupted"):
+                # An interrupted or retried attempt is run again; only the final outcome is a failure.
+                if not message.startswith((INTERRUPTED.split(":")[0], RETRIED)):
                     failures.append(f"seed {seed}: {message}")
         done = len(errors) + len(failures)
         results.append(

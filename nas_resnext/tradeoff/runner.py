@@ -33,21 +33,31 @@ def create_tradeoff_run(
     return RunDirectory.create(path, space, options, plan=plan.to_dict())
 
 
-def resume_tradeoff(
+def open_tradeoff(
     run: RunDirectory, seeds: int | None = None
 ) -> tuple[TradeoffPlan, DesignSpace, RunOptions]:
-    """Open a trade-off study to continue it: its plan (grown to ``seeds`` seeds if given), space, options.
+    """Read a trade-off study to continue it, writing nothing: its plan (grown to ``seeds`` seeds if given,
+    not saved), space and options.
 
     A run that is not a trade-off study, or fewer seeds than the study has (seeds are only added), is a
-    ConfigError (naming ``run.flag``, or ``seeds``) and nothing is written; a grown plan is saved.
+    ConfigError (naming ``run.flag``, or ``seeds``).
     """
     run = RunDirectory.open(run.path, run.flag, tradeoff=True)
     plan = TradeoffPlan.load(run)
     if seeds is not None and seeds < plan.seeds:
         raise ConfigError("seeds", seeds, f"at least the study's {plan.seeds} seeds (seeds are only added)")
     space, options = run.load_space(), run.load_options()
-    if seeds is not None and seeds != plan.seeds:  # written only once everything has been read
+    if seeds is not None and seeds != plan.seeds:
         plan = plan.with_seeds(seeds)
+    return plan, space, options
+
+
+def resume_tradeoff(
+    run: RunDirectory, seeds: int | None = None
+) -> tuple[TradeoffPlan, DesignSpace, RunOptions]:
+    """:func:`open_tradeoff`, and a plan grown by ``seeds`` saved (once everything has been read)."""
+    plan, space, options = open_tradeoff(run, seeds)
+    if plan.seeds != TradeoffPlan.load(run).seeds:
         plan.save(run)
     return plan, space, options
 
@@ -62,7 +72,8 @@ def run_tradeoff(
     """Train (or finish training) every member of ``plan`` for every seed; identical settings but the seed.
 
     Members run round by round (every member at the first seed, then the second, ...). A killed or
-    interrupted study continues with ``--resume``: finished trials are kept, interrupted ones re-run.
+    interrupted study continues with ``--resume``: finished trials are kept, interrupted ones re-run. The
+    run is held while it trains (:meth:`RunDirectory.hold`).
     """
     import optuna
 

@@ -7,6 +7,7 @@ from typing import NamedTuple
 from nas_resnext.complexity import FLOP_CONVENTION
 from nas_resnext.report.data import ReportData, RunMeta, is_copy
 from nas_resnext.rundir import RunDirectory
+from nas_resnext.search.study import INTERRUPTED, RETRIED
 from nas_resnext.tradeoff.plan import TradeoffPlan
 from nas_resnext.units import format_duration
 
@@ -35,7 +36,11 @@ def header_info(data: ReportData, run: RunMeta) -> HeaderInfo:
     """The card of one run: its space, options, versions and trial counts."""
     options = run.options
     mine = data.table[data.table["run"] == run.name]
-    states = mine["state"].value_counts()
+    # An interrupted or retried attempt failed through no fault of the candidate and was run again.
+    error = mine["error"].fillna("").astype(str)
+    state = mine["state"].mask(error.str.startswith(INTERRUPTED.split(":")[0] + ":"), "INTERRUPTED")
+    state = state.mask(error.str.startswith(f"{RETRIED}:"), "RETRIED")
+    states = state.value_counts()
     order = ["COMPLETE", "PRUNED", "FAIL", *sorted(set(states.index) - {"COMPLETE", "PRUNED", "FAIL"})]
     return HeaderInfo(
         run=run.name,
