@@ -117,7 +117,7 @@ def test_racing_starts_on_a_stale_lock_have_one_winner(run: RunDirectory, tmp_pa
 
 
 def test_a_lock_from_another_host_is_kept_while_fresh_and_taken_over_when_stale(run: RunDirectory) -> None:
-    from nas_resnext.rundir import LOCK_STALE_SECONDS
+    from nas_resnext.run_lock import LOCK_STALE_SECONDS
 
     holder = {"host": "elsewhere.invalid", "pid": 4242, "started": "2026-01-01T00:00:00"}
     run.lock_file.write_text(json.dumps(holder))

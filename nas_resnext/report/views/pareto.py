@@ -150,46 +150,17 @@ def pareto_figure(info: ParetoInfo) -> Any:
                 )
             )
         if run.failed:
-            reasons = "<br>".join(
-                f"trial {info.numbers[r]}: {text(why)[:160]}" for r, why in run.failed[:FAILED_SHOWN]
-            )
-            more = f"<br>and {len(run.failed) - FAILED_SHOWN} more" if len(run.failed) > FAILED_SHOWN else ""
-            notes.append(
-                {
-                    "text": f"{prefix}{len(run.failed)} failed/unplotted (hover)",
-                    "hovertext": reasons + more,
-                    "xref": "paper",
-                    "yref": "paper",
-                    "x": 1.0,
-                    "y": -0.18 - 0.06 * len(notes),
-                    "showarrow": False,
-                    "xanchor": "right",
-                    "font": {"color": "#b00"},
-                }
-            )
+            lines = [f"trial {info.numbers[r]}: {text(why)[:160]}" for r, why in run.failed]
+            label = f"{prefix}{len(run.failed)} failed/unplotted (hover)"
+            notes.append(_listing_note(label, lines, len(notes), "#b00"))
         if run.copies:
-            copied = "<br>".join(
-                f"trial {info.numbers[r]} = trial {source}" for r, source in run.copies[:FAILED_SHOWN]
-            )
-            more = f"<br>and {len(run.copies) - FAILED_SHOWN} more" if len(run.copies) > FAILED_SHOWN else ""
+            lines = [f"trial {info.numbers[r]} = trial {source}" for r, source in run.copies]
             count = (
                 "1 copy of an earlier trial"
                 if len(run.copies) == 1
                 else f"{len(run.copies)} copies of earlier trials"
             )
-            notes.append(
-                {
-                    "text": f"{prefix}{count} (not plotted)",
-                    "hovertext": copied + more,
-                    "xref": "paper",
-                    "yref": "paper",
-                    "x": 1.0,
-                    "y": -0.18 - 0.06 * len(notes),
-                    "showarrow": False,
-                    "xanchor": "right",
-                    "font": {"color": "#666"},
-                }
-            )
+            notes.append(_listing_note(f"{prefix}{count} (not plotted)", lines, len(notes), "#666"))
     for value in info.budget:
         fig.add_vline(x=value, line_dash="dash", line_color="#555")
         # Annotations on a log axis take log10 of the value (shapes take the value itself).
@@ -224,3 +195,19 @@ def _axis_values(info: ParetoInfo, rows: tuple[int, ...]) -> tuple[list[Any], li
 
 def _short(value: float) -> float | None:
     return float(f"{value:.5g}") if math.isfinite(value) else None
+
+
+def _listing_note(label: str, lines: list[str], below: int, font_color: str) -> dict[str, Any]:
+    """A note under the plot (the ``below``-th) whose hover lists the first ``FAILED_SHOWN`` of ``lines``."""
+    more = f"<br>and {len(lines) - FAILED_SHOWN} more" if len(lines) > FAILED_SHOWN else ""
+    return {
+        "text": label,
+        "hovertext": "<br>".join(lines[:FAILED_SHOWN]) + more,
+        "xref": "paper",
+        "yref": "paper",
+        "x": 1.0,
+        "y": -0.18 - 0.06 * below,
+        "showarrow": False,
+        "xanchor": "right",
+        "font": {"color": font_color},
+    }
