@@ -96,11 +96,12 @@ def edf_figure(edf: EdfInfo) -> Any | None:
     where = f" in {text(edf.run)}" if edf.run is not None else ""
     fig = go.Figure()
     for k, curve in enumerate(edf.curves):
-        # A line is one SVG path however many points it has; WebGL only pays off for markers.
+        # A line is one SVG path however many points it has; WebGL only pays off for markers. The step
+        # starts from 0 at the lowest error, so a group of one model still draws its rise to 1.
         fig.add_trace(
             go.Scatter(
-                x=[round(e, 5) for e in curve.errors],
-                y=[round(c, 5) for c in curve.cdf],
+                x=[round(e, 5) for e in curve.errors[:1] + curve.errors],
+                y=[0.0, *(round(c, 5) for c in curve.cdf)],
                 mode="lines",
                 line={"shape": "hv", "color": color(k)},
                 name=text(curve.label),
