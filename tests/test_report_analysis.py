@@ -26,13 +26,22 @@ from nas_resnext.report.views.edf import EdfCurve, edf_figure, edf_info
 from nas_resnext.report.views.header import header_info
 from nas_resnext.report.views.importance import importance_figure, importance_infos
 from nas_resnext.report.views.pareto import ParetoRun, pareto_figure, pareto_infos
-from nas_resnext.report.views.plotting import text
-from nas_resnext.report.views.study import MemberCurve, study_curves_figure, study_figure, study_infos
+from nas_resnext.report.views.plotting import percent, text
+from nas_resnext.report.views.study import (
+    MemberCurve,
+    StudyInfo,
+    comparison_row,
+    seeds_text,
+    study_curves_figure,
+    study_figure,
+    study_infos,
+)
 from nas_resnext.report.views.trials import table_order, trials_info
 from nas_resnext.rundir import TRIAL_COLUMNS, RunOptions
 from nas_resnext.search.study import INTERRUPTED, retried_error
 from nas_resnext.space import DesignSpace
 from nas_resnext.tradeoff.plan import TradeoffPlan
+from nas_resnext.tradeoff.results import DEFAULT_CONFIDENCE, member_results, verdict
 
 SPACE = {
     "name": "hand",
@@ -163,7 +172,7 @@ def test_tradeoff_bins_and_answer() -> None:
             for _ in range(3):
                 accuracy = 0.8 + 0.02 * math.log2(cardinality) + rng.normal(0, 0.002)
                 rows.append({"flops": flops, "cardinality": cardinality, "val_accuracy": accuracy})
-    info = tradeoff_info(data(rows), ratio=2.0, resamples=200)
+    info = tradeoff_info(data(rows), ratio=2.0)
     assert [b.low_gflops * 1e9 for b in info.bins] == pytest.approx([512, 2048])
     assert [b.high_gflops * 1e9 for b in info.bins] == pytest.approx([1024, 4096])
     assert [[g.cardinality for g in b.groups] for b in info.bins] == [[1, 2, 4], [1, 2, 4]]
@@ -172,12 +181,70 @@ def test_tradeoff_bins_and_answer() -> None:
     # A Student-t interval of the mean with n - 1 degrees of freedom (scipy is the reference).
     from scipy import stats
 
-    low, high = stats.t.interval(0.9, 2, loc=first.mean, scale=first.std / math.sqrt(3))
+    low, high = stats.t.interval(0.95, 2, loc=first.mean, scale=first.std / math.sqrt(3))
     assert (first.ci_low, first.ci_high) == pytest.approx((low, high))
-    assert info.n == 18
+    assert (info.n, info.df, info.confidence) == (18, 15, 0.95)
     assert info.slope == pytest.approx(2.0, abs=0.2) and 0 < info.ci_low < info.slope < info.ci_high
     assert info.answer.startswith("At matched complexity, more cardinality helped")
+    assert "95% Student-t interval" in info.answer and "15 degrees of freedom" in info.answer
     assert "Spend the budget on C" in info.answer
+
+
+def bin_dummy_fit(rows: list[dict], bins: list[int], confidence: float) -> tuple[float, float, float, int]:
+    """Reference: the slope of accuracy (points) on log2(C) with one dummy per bin, fit by
+    ``numpy.linalg.lstsq``; its standard error from (X'X)^-1 and the residual variance; scipy's t interval."""
+    from scipy import stats
+
+    y = np.array([100 * r["val_accuracy"] for r in rows])
+    x = np.log2([r["cardinality"] for r in rows])
+    dummies = np.array([[float(b == level) for level in sorted(set(bins))] for b in bins])
+    design = np.column_stack([dummies, x])
+    coef, _, _, _ = np.linalg.lstsq(design, y, rcond=None)
+    df = len(y) - design.shape[1]
+    variance = float(np.sum((y - design @ coef) ** 2)) / df
+    stderr = math.sqrt(variance * np.linalg.inv(design.T @ design)[-1, -1])
+    low, high = stats.t.interval(confidence, df, loc=coef[-1], scale=stderr)
+    return float(coef[-1]), stderr, float(low), float(high)
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.8])
+def test_tradeoff_slope_interval_is_the_bin_dummy_least_squares_t_interval(confidence: float) -> None:
+    # Unbalanced bins: 1000 FLOPs holds C = 1, 2, 4 (4 models); 4000 holds C = 2, 8 (5); 16000 only C = 4,
+    # which compares nothing and is left out of the fit (its model adds no information on the slope).
+    table = [
+        (1000, 1, 0.801), (1000, 2, 0.815), (1000, 4, 0.812), (1000, 4, 0.829),
+        (4000, 2, 0.850), (4000, 2, 0.842), (4000, 8, 0.861), (4000, 8, 0.870), (4000, 8, 0.848),
+        (16000, 4, 0.9),
+    ]  # fmt: skip
+    rows = [{"flops": f, "cardinality": c, "val_accuracy": a} for f, c, a in table]
+    info = tradeoff_info(data(rows), ratio=2.0, confidence=confidence)
+    slope, stderr, low, high = bin_dummy_fit(rows[:9], [0, 0, 0, 0, 1, 1, 1, 1, 1], confidence)
+    assert (info.n, info.df, info.confidence) == (9, 6, confidence)
+    assert (info.slope, info.stderr) == pytest.approx((slope, stderr))
+    assert (info.ci_low, info.ci_high) == pytest.approx((low, high))
+    assert f"{percent(confidence)} Student-t interval {low:+.2f} to {high:+.2f}" in info.answer
+    assert "6 degrees of freedom" in info.answer and "9 trained models in 2 complexity bins" in info.answer
+    groups = [g for b in info.bins for g in b.groups]
+    from scipy import stats
+
+    for g in groups:
+        if g.n > 1:
+            interval = stats.t.interval(confidence, g.n - 1, loc=g.mean, scale=g.std / math.sqrt(g.n))
+            assert (g.ci_low, g.ci_high) == pytest.approx(interval)
+        else:
+            assert g.ci_low == g.ci_high == g.mean
+
+
+def test_tradeoff_is_not_decided_when_the_interval_includes_zero() -> None:
+    # Within each bin C=2 is as often better as worse than C=1: the slope's interval straddles 0.
+    table = [(1000, 1, 0.80), (1000, 1, 0.84), (1000, 2, 0.81), (1000, 2, 0.83), (4000, 1, 0.90),
+             (4000, 2, 0.89), (4000, 2, 0.92)]  # fmt: skip
+    rows = [{"flops": f, "cardinality": c, "val_accuracy": a} for f, c, a in table]
+    info = tradeoff_info(data(rows), ratio=2.0)
+    assert info.ci_low < 0 < info.ci_high and info.df == 4
+    assert info.answer.startswith("At matched complexity, C against width is not decided: ")
+    assert "95% Student-t interval" in info.answer and "the interval includes 0" in info.answer
+    assert "Spend" not in info.answer
 
 
 def test_tradeoff_says_when_data_are_too_few() -> None:
@@ -333,7 +400,7 @@ COUNTED_ONCE = {
         (p.cost, [(run.front, run.dominated, run.pruned, run.failed) for run in p.runs], p.points)
         for p in pareto_infos(r)
     ],
-    "C vs width": lambda r: tradeoff_info(r, ratio=2.0, resamples=200),
+    "C vs width": lambda r: tradeoff_info(r, ratio=2.0),
     "EDF by cardinality": lambda r: edf_info(r, "cardinality", bins=2),
     "EDF by depths": lambda r: edf_info(r, "depths", bins=2),
     "importance": lambda r: importance_infos(r),
@@ -488,7 +555,25 @@ def test_study_info_of_a_tradeoff_run() -> None:
     assert c2.errors == pytest.approx({0: 0.15})  # the reused copy of seed 0 counts once
     assert c2.failures == (f"seed 1: RuntimeError: NaN loss {EVIL}",) and c2.latency_ms == 0.7
     assert (c1.val_error_mean, c2.val_error_std) == (pytest.approx(0.19), None)
-    assert info.reading.startswith(f"at {plan.target_text()} (matched flops), C=2 beats C=1 by 4.0 points")
+    # The verdict is the command line's, at its confidence; C=2 has one seed, so nothing is decided.
+    results = member_results(plan, report.table[report.table["run"] == "t"])
+    assert info.verdict == verdict(plan, results) and info.reading == info.verdict.reading
+    assert info.confidence == DEFAULT_CONFIDENCE == 0.95
+    assert info.reading.startswith(
+        f"at {plan.target_text()} (matched flops), C=2 is ahead of C=1 by 4.0 points"
+    )
+    (versus,) = info.verdict.comparisons
+    assert (versus.better.label, versus.worse.label, versus.decided, versus.ci_low) == (
+        "C=2",
+        "C=1",
+        False,
+        None,
+    )
+    # C=1's two seeds: a Student-t interval of the mean with 1 degree of freedom; C=2's one seed: none.
+    from scipy import stats
+
+    c1_interval = stats.t.interval(0.95, 1, loc=0.19, scale=np.std([0.20, 0.18], ddof=1) / math.sqrt(2))
+    assert info.intervals == (pytest.approx(c1_interval), None)
     assert info.curves == (
         MemberCurve("C=1", (1, 2), pytest.approx((0.29, 0.19)), pytest.approx((0.02 / 2**0.5,) * 2), (2, 2)),
         MemberCurve("C=2", (1, 2), pytest.approx((0.25, 0.15)), (None, None), (1, 1)),
@@ -506,6 +591,97 @@ def test_study_info_without_results() -> None:
     assert info.best is None and [m.pending for m in info.members] == [2, 2]
     assert info.curves == (MemberCurve("C=1", (), (), (), ()), MemberCurve("C=2", (), (), (), ()))
     assert info.reading == "Not enough results to compare: 0 of 2 members completed a seed."
+    assert info.intervals == (None, None) and info.verdict.comparisons == () and info.verdict.method == ""
+
+
+def three_seed_study(confidence: float = DEFAULT_CONFIDENCE) -> tuple[TradeoffPlan, ReportData]:
+    """C = 1, 2, 4 over three seeds. C=4 has the lowest mean error (20.67 %), clearly below C=1 (30 %)
+    seed by seed, but within noise of C=2 (21 %): one decided comparison and one not separated yet."""
+    plan = TradeoffPlan.family(TINY, "cardinality", [1, 2, 4], "bottleneck_width", match="flops", seeds=3)
+    errors = {1: (0.30, 0.31, 0.29), 2: (0.20, 0.22, 0.21), 4: (0.19, 0.23, 0.20)}
+    rows = [
+        {
+            "name": member.arch.name,
+            "seed": seed,
+            "cardinality": member.arch.cardinality,
+            "bottleneck_width": member.arch.bottleneck_width,
+            "flops": 90_000,
+            "epochs": 2,
+            "val_accuracy": 1 - errors[member.arch.cardinality][k],
+        }
+        for k, seed in enumerate(plan.seed_values)
+        for member in plan.members
+    ]
+    study = RunMeta("t", Path("t"), DesignSpace.from_dict(SPACE), run_options(sampler="grid"), plan=plan)
+    return plan, build_report_data([study], [table(rows, run="t")])
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.8])
+def test_study_intervals_and_comparisons_are_the_command_lines(confidence: float) -> None:
+    from scipy import stats
+
+    plan, report = three_seed_study()
+    (info,) = study_infos(report, confidence=confidence)
+    results = member_results(plan, report.table)
+    assert info.verdict == verdict(plan, results, confidence=confidence) and info.confidence == confidence
+    assert info.best == 2 and info.verdict.best.label == "C=4"
+    for member, interval in zip(info.members, info.intervals, strict=True):
+        errors = list(member.errors.values())
+        scale = np.std(errors, ddof=1) / math.sqrt(3)
+        assert interval == pytest.approx(stats.t.interval(confidence, 2, loc=np.mean(errors), scale=scale))
+    # The best against each rival: paired over the three seeds, Student-t with 2 degrees of freedom,
+    # Bonferroni-corrected over the 3 pairs of 3 members.
+    by_rival = {c.worse.label: c for c in info.verdict.comparisons}
+    assert set(by_rival) == {"C=1", "C=2"}
+    best = errors_of(info, "C=4")
+    for rival, decided in (("C=1", True), ("C=2", False)):
+        c = by_rival[rival]
+        diffs = 100 * (np.array(errors_of(info, rival)) - np.array(best))
+        level = 1 - (1 - confidence) / 3
+        low, high = stats.t.interval(level, 2, loc=diffs.mean(), scale=diffs.std(ddof=1) / math.sqrt(3))
+        assert (c.difference, c.ci_low, c.ci_high) == pytest.approx((diffs.mean(), low, high))
+        assert (c.paired, c.df, c.decided) == (3, 2, decided)
+        p_value = min(1.0, 3 * stats.ttest_rel(errors_of(info, rival), best).pvalue)
+        assert c.p_value == pytest.approx(p_value)
+        row = comparison_row(c)
+        assert (row["better"], row["worse"], row["seeds"]) == ("C=4", rival, "paired over 3 seeds")
+        assert row["interval"] == f"{low:+.2f} to {high:+.2f}" and row["difference"] == f"{diffs.mean():.2f}"
+        assert row["decision"] == "decided" if decided else row["decision"].startswith("not separated yet")
+    assert (
+        f"about {seeds_text(by_rival['C=2'].seeds_needed)} each"
+        in comparison_row(by_rival["C=2"])["decision"]
+    )
+    fig = json.loads(study_figure(info).to_json())
+    mean, _ = fig["data"]
+    assert mean["name"] == f"mean and {percent(confidence)} Student-t interval over seeds"
+    low, high = info.intervals[0]
+    assert mean["error_y"]["array"][0] == pytest.approx(
+        100 * (high - info.members[0].val_error_mean), abs=1e-4
+    )
+    assert mean["error_y"]["arrayminus"][0] == pytest.approx(
+        100 * (info.members[0].val_error_mean - low), abs=1e-4
+    )
+
+
+def errors_of(info: StudyInfo, label: str) -> list[float]:
+    """A member's errors in seed order."""
+    (member,) = [m for m in info.members if m.label == label]
+    return [member.errors[seed] for seed in sorted(member.errors)]
+
+
+def test_study_section_shows_the_comparisons_method_and_confidence() -> None:
+    _, report = three_seed_study()
+    info = analyse(report)
+    (study,) = info.studies
+    page = render_html(info)
+    assert str(escape(study.reading)) in page
+    assert f"Confidence 95% for the comparisons together; method: {study.verdict.method}." in page
+    assert "Bonferroni-corrected over the 3 pairs of 3 members" in study.verdict.method
+    comparisons = page[page.index('<table class="comparisons">') : page.index('<table class="study">')]
+    assert comparisons.count("<tr>") == 3  # heading and the best against each of two rivals
+    assert ">decided<" in comparisons and "not separated yet" in comparisons
+    assert "error bars: 95% Student-t interval of the mean" in page and "sample std" not in page
+    assert "(95% interval" in page  # the members' table states each mean with its interval
 
 
 def test_tradeoff_section_leads_the_page() -> None:
@@ -522,7 +698,9 @@ def test_tradeoff_section_leads_the_page() -> None:
         '<tr class="best">',
     ):
         assert view in page
-    assert "C=2 beats C=1" in page and "<th>trade-off study</th>" in page
+    (study,) = analyse(report).studies
+    assert str(escape(study.reading)) in page and "<th>trade-off study</th>" in page
+    assert "<td>not separated yet (a single seed on one side: no interval)</td>" in page
     assert EVIL not in page and html.escape(EVIL) in page  # the failure message is shown as text
     plain = render_html(analyse(data([{"val_accuracy": 0.9, "flops": 100}])))
     assert 'id="study"' not in plain and "plot-study" not in plain and "Trade-off study" not in plain

@@ -326,10 +326,13 @@ def test_tradeoff_report_leads_with_the_study(tmp_path: Path, browser: Any) -> N
     sections = page.evaluate("[...document.querySelectorAll('section')].map(s => s.id)")
     assert sections[:3] == ["run", "study", "pareto"]
     assert page.locator("#study p.answer").text_content().startswith("at ")
+    assert page.locator("#study p.method").text_content().startswith("Confidence 95% for the comparisons")
+    assert page.locator("#study table.comparisons tbody tr").count() == 2  # the best against each rival
     assert page.locator("#study table.study tbody tr").count() == 3
     for plot, traces in (("plot-study-0", 2), ("plot-study-curves-0", 3)):
         assert page.evaluate(f"document.getElementById('{plot}').data.length") == traces
-        assert page.locator(f"#{plot} .errorbar").count() > 0  # std over seeds is drawn
+        # The study plot: members' t-intervals over seeds (C=1 and C=2); the curves: std per epoch.
+        assert page.locator(f"#{plot} .errorbar").count() > 0
     assert errors == [] and requests == []
 
 

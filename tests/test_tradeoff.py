@@ -3,6 +3,7 @@ real Ray, Optuna in SQLite and training on the embedded digits data (tiny archit
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -10,19 +11,22 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
 from conftest import NAS, TINY_FLAGS, TINY_NAME
 from optuna.trial import TrialState
+from scipy import stats
 
 from nas_resnext import Architecture, TrainSettings, count_analytic
 from nas_resnext.cli import main
 from nas_resnext.rundir import TRIAL_COLUMNS, RunDirectory
 from nas_resnext.search.study import retried_error
 from nas_resnext.tradeoff import PlanSampler, TradeoffPlan, compare, member_results, reading
-from nas_resnext.tradeoff.results import MemberResult
+from nas_resnext.tradeoff.results import DEFAULT_CONFIDENCE, MemberResult, mean_interval, verdict
 
 TINY = Architecture.from_name(TINY_NAME)
 FAST = ["--batch-size", "128", "--lr", "0.2", "--val-fraction", "0.2"]
@@ -148,62 +152,241 @@ def result(index: int, errors: dict[int, float]) -> MemberResult:
     )  # fmt: skip
 
 
+def result3(index: int, errors: dict[int, float]) -> MemberResult:
+    """A member of the 3-member family (C=1, 2, 4)."""
+    member = PLAN3.members[index]
+    return MemberResult(
+        index, PLAN3.label(index), member.arch.name, member.axis, member.arch.cardinality,
+        member.arch.bottleneck_width, member.arch.width, member.arch.depths, member.complexity.params,
+        member.complexity.flops, None, errors, 2, (), 0,
+    )  # fmt: skip
+
+
+PLAN3 = TradeoffPlan.family(TINY, "cardinality", [1, 2, 4], "bottleneck_width", "flops", seeds=4)
+
+
 @pytest.mark.parametrize(
-    ("a", "b", "difference", "stderr", "paired"),
+    ("a", "b"),
     [
-        # paired over the common seeds: the per-seed differences are 2 and 4 points
-        ({0: 0.10, 1: 0.20}, {0: 0.12, 1: 0.24}, 3.0, 1.0, 2),
-        # one seed each: a difference without an uncertainty
-        ({0: 0.10}, {0: 0.15}, 5.0, None, 0),
-        # no common seeds, two each: unpaired standard error of the difference of means
-        ({0: 0.10, 1: 0.20}, {2: 0.10, 3: 0.30}, 5.0, 100 * ((0.005 / 2 + 0.02 / 2) ** 0.5), 0),
+        ({0: 0.10, 1: 0.20}, {0: 0.12, 1: 0.24}),  # 2 seeds: 1 degree of freedom
+        ({0: 0.10, 1: 0.20, 2: 0.15, 3: 0.13}, {0: 0.15, 1: 0.26, 2: 0.19, 3: 0.17}),  # 4 seeds
     ],
 )
-def test_compare_pairs_seeds_where_it_can(
-    a: dict, b: dict, difference: float, stderr: float | None, paired: int
-) -> None:
+def test_paired_interval_is_student_t_over_the_per_seed_differences(a: dict, b: dict) -> None:
     got = compare(result(0, a), result(1, b))
-    assert got.better.index == 0 and got.difference == pytest.approx(difference)
-    assert got.stderr == (pytest.approx(stderr) if stderr is not None else None) and got.paired == paired
+    diffs = [100 * (b[s] - a[s]) for s in sorted(a)]
+    n = len(diffs)
+    test = stats.ttest_rel([100 * b[s] for s in sorted(b)], [100 * a[s] for s in sorted(a)])
+    low, high = test.confidence_interval(0.95)
+    assert got.better.index == 0 and got.paired == n and got.df == n - 1
+    assert got.difference == pytest.approx(sum(diffs) / n)
+    assert (got.ci_low, got.ci_high) == (pytest.approx(low), pytest.approx(high))
+    assert got.p_value == pytest.approx(test.pvalue)
+    assert got.decided == (low > 0) and got.confidence == 0.95
+    # 2 seeds: the half-width is t(0.975, 1) = 12.7 standard errors, not 2.
+    if n == 2:
+        assert not got.decided and got.ci_high - got.difference == pytest.approx(12.706 * 1.0, abs=1e-3)
+    else:
+        assert got.decided and got.seeds_needed is None
+
+
+def test_unpaired_interval_is_welch() -> None:
+    a, b = {0: 0.10, 1: 0.20, 4: 0.12}, {2: 0.10, 3: 0.30}
+    got = compare(result(0, a), result(1, b))
+    test = stats.ttest_ind([100 * e for e in b.values()], [100 * e for e in a.values()], equal_var=False)
+    low, high = test.confidence_interval(0.95)
+    assert got.paired == 0 and got.df == pytest.approx(test.df)
+    assert got.difference == pytest.approx(100 * (0.20 - 0.14))
+    assert (got.ci_low, got.ci_high) == (pytest.approx(low), pytest.approx(high))
+    assert got.p_value == pytest.approx(test.pvalue) and not got.decided
+
+
+def test_one_seed_on_a_side_gives_no_interval_and_decides_nothing() -> None:
+    got = compare(result(0, {0: 0.10}), result(1, {0: 0.30, 1: 0.31}))
+    assert got.difference == pytest.approx(20.5) and got.ci_low is None and got.ci_high is None
+    assert got.df is None and got.p_value is None and not got.decided and got.seeds_needed is None
+    text = reading(PLAN, [result(0, {0: 0.10}), result(1, {0: 0.30, 1: 0.31})])
+    assert "C=1 is ahead of C=2 by 20.5 points of validation error, but a single seed" in text
+    assert "nothing is decided" in text and " beats " not in text
+
+
+def test_a_tie_is_no_win() -> None:
+    # Paired differences +2 and -2: mean 0. Unpaired, equal means.
+    for a, b in (({0: 0.10, 1: 0.20}, {0: 0.12, 1: 0.18}), ({0: 0.10, 1: 0.20}, {2: 0.12, 3: 0.18})):
+        judged = verdict(PLAN, [result(0, a), result(1, b)])
+        (got,) = judged.comparisons
+        assert got.difference == pytest.approx(0, abs=1e-12) and not got.decided and not judged.decided
+        assert got.seeds_needed is None  # no number of seeds separates a tie
+    identical = verdict(PLAN, [result(0, {0: 0.1, 1: 0.2}), result(1, {0: 0.1, 1: 0.2})])
+    assert not identical.decided and identical.comparisons[0].p_value == 1.0
+    assert "C=1 and C=2 tie" in identical.reading and " beats " not in identical.reading
+
+
+def test_a_failed_seed_pairs_over_the_seeds_both_completed() -> None:
+    table = trials(
+        [
+            {"name": C1, "seed": 0, "val_accuracy": 0.90},
+            {"name": C1, "seed": 1, "val_accuracy": 0.80},
+            {"name": C1, "seed": 2, "val_accuracy": 0.85},
+            {"name": C2, "seed": 0, "val_accuracy": 0.88},
+            {"name": C2, "seed": 1, "state": "FAIL", "error": "RuntimeError: out of memory"},
+            {"name": C2, "seed": 2, "val_accuracy": 0.82},
+        ]
+    )
+    plan = PLAN.with_seeds(3)
+    first, second = member_results(plan, table)
+    got = compare(first, second)
+    test = stats.ttest_rel([12, 18], [10, 15])  # errors in points at seeds 0 and 2
+    assert got.paired == 2 and got.df == 1 and got.difference == pytest.approx(2.5)
+    assert (got.ci_low, got.ci_high) == tuple(pytest.approx(x) for x in test.confidence_interval(0.95))
+
+
+def test_more_than_two_members_are_bonferroni_corrected_over_every_pair() -> None:
+    errors = [
+        {0: 0.10, 1: 0.20, 2: 0.15, 3: 0.13},
+        {0: 0.15, 1: 0.26, 2: 0.19, 3: 0.19},
+        {0: 0.30, 1: 0.41, 2: 0.30, 3: 0.36},
+    ]
+    judged = verdict(PLAN3, [result3(i, e) for i, e in enumerate(errors)], confidence=0.9)
+    assert judged.best is not None and judged.best.label == "C=1" and judged.confidence == 0.9
+    assert (
+        judged.method == "paired Student-t intervals, Bonferroni-corrected over the 3 pairs of 3 members, 90%"
+    )
+    assert [c.worse.label for c in judged.comparisons] == ["C=2", "C=4"]  # closest rival first
+    for got, rival in zip(judged.comparisons, errors[1:], strict=True):
+        test = stats.ttest_rel([100 * e for e in rival.values()], [100 * e for e in errors[0].values()])
+        low, high = test.confidence_interval(1 - 0.1 / 3)
+        assert (got.ci_low, got.ci_high) == (pytest.approx(low), pytest.approx(high))
+        assert got.p_value == pytest.approx(min(1.0, 3 * test.pvalue)) and got.confidence == 0.9
+        assert got.decided == (low > 0) == (got.p_value < 0.1)
+    assert judged.decided == all(c.decided for c in judged.comparisons)
+    assert judged.reading.startswith(f"at {PLAN3.target_text()} (matched flops), C=1 has the lowest mean")
+    assert judged.reading.endswith(f"({judged.method}).")
+    # Uncorrected, the same C=1 vs C=2 interval is narrower.
+    alone = compare(result3(0, errors[0]), result3(1, errors[1]), confidence=0.9)
+    assert alone.ci_high - alone.ci_low < judged.comparisons[0].ci_high - judged.comparisons[0].ci_low
+
+
+def test_seeds_needed_is_the_smallest_n_whose_interval_would_exclude_zero() -> None:
+    a, b = {0: 0.10, 1: 0.20, 2: 0.15}, {0: 0.13, 1: 0.20, 2: 0.17}
+    got = compare(result(0, a), result(1, b))
+    diffs = [3.0, 0.0, 2.0]
+    s = stats.tstd(diffs)
+    mean = sum(diffs) / 3
+
+    def separates(n: int) -> bool:
+        return stats.t.ppf(0.975, n - 1) * s / n**0.5 < mean
+
+    assert not got.decided and got.seeds_needed is not None
+    assert separates(got.seeds_needed) and not separates(got.seeds_needed - 1)
+    assert "estimate: about" in reading(PLAN, [result(0, a), result(1, b)])
+    # Welch: n seeds each at the observed spreads.
+    welch = compare(result(0, {0: 0.10, 1: 0.20}), result(1, {2: 0.14, 3: 0.26}))
+    k = welch.seeds_needed
+    assert k is not None and k > 2
+
+    def separates_welch(n: int) -> bool:
+        v = (stats.tvar([10, 20]) + stats.tvar([14, 26])) / n
+        df = v**2 / ((stats.tvar([10, 20]) / n) ** 2 / (n - 1) + (stats.tvar([14, 26]) / n) ** 2 / (n - 1))
+        return stats.t.ppf(0.975, df) * v**0.5 < welch.difference
+
+    assert separates_welch(k) and not separates_welch(k - 1)
+
+
+def test_mean_interval_is_student_t_of_the_mean_clipped_to_0_1() -> None:
+    member = result(0, {0: 0.10, 1: 0.14, 2: 0.12})
+    low, high = stats.t.interval(0.9, 2, loc=0.12, scale=stats.sem([0.10, 0.14, 0.12]))
+    assert mean_interval(member, 0.9) == (pytest.approx(low), pytest.approx(high))
+    assert mean_interval(result(0, {0: 0.1})) is None
+    assert mean_interval(result(0, {0: 0.01, 1: 0.03})) == (0.0, pytest.approx(0.02 + 12.7062 * 0.01, 1e-4))
+
+
+def test_verdict_and_comparisons_carry_their_numbers_as_json() -> None:
+    judged = verdict(PLAN, [result(0, {0: 0.10, 1: 0.20}), result(1, {0: 0.12, 1: 0.24})])
+    entry = json.loads(json.dumps(judged.comparisons[0].to_dict()))
+    assert set(entry) == {
+        "better", "worse", "difference", "ci_low", "ci_high", "confidence", "df", "paired", "p_value",
+        "decided", "seeds_needed", "no_interval",
+    }  # fmt: skip
+    assert entry["better"] == "C=1" and entry["worse"] == "C=2" and entry["paired"] == 2
+    assert entry["decided"] is False and entry["seeds_needed"] == 4
+    whole = json.loads(json.dumps(judged.to_dict()))
+    assert {"decided", "confidence", "method", "comparisons", "reading"} <= set(whole)
+    assert whole["method"] == "paired Student-t interval, 95%"
+
+
+def test_the_cli_default_confidence_is_the_library_one() -> None:
+    from nas_resnext.cli.tradeoff import DEFAULT_CONFIDENCE as CLI_DEFAULT
+
+    assert CLI_DEFAULT == DEFAULT_CONFIDENCE
 
 
 @pytest.mark.parametrize(
     ("c1", "c2", "line"),
     [
         (
-            {0: 0.20, 1: 0.22},
-            {0: 0.10, 1: 0.13},
-            "C=2 beats C=1 by 9.5 ± 0.5 points of validation error (mean over 2 seeds;",
+            {0: 0.20, 1: 0.22, 2: 0.21, 3: 0.20},
+            {0: 0.10, 1: 0.13, 2: 0.11, 3: 0.10},
+            "C=2 beats C=1 by 9.8 points of validation error [9.0, 10.5] (paired Student-t interval, 95%).",
         ),
-        ({0: 0.10, 1: 0.13}, {0: 0.20, 1: 0.22}, "C=1 beats C=2 by 9.5 ± 0.5 points"),
-        ({0: 0.20, 1: 0.10}, {0: 0.10, 1: 0.19}, "C=2 and C=1 are within noise (C=2 ahead by 0.5 ± 9.5"),
         (
-            {0: 0.20},
-            {0: 0.15},
-            "C=2 beats C=1 by 5.0 points of validation error (a single seed on one side, so no",
+            {0: 0.10, 1: 0.13},
+            {0: 0.20, 1: 0.22},
+            "C=1 beats C=2 by 9.5 points of validation error [3.1, 15.9] (paired Student-t interval, 95%).",
+        ),
+        (
+            {0: 0.10, 1: 0.13},
+            {0: 0.20, 1: 0.18},
+            "C=1 and C=2 are not separated yet (C=1 ahead by 7.5 points, interval [-24.3, 39.3]; estimate:",
         ),
         ({0: 0.20}, {}, "Not enough results to compare: 1 of 2 members completed a seed."),
     ],
 )
-def test_reading_states_the_answer_and_its_uncertainty(c1: dict, c2: dict, line: str) -> None:
+def test_reading_states_the_answer_and_its_interval(c1: dict, c2: dict, line: str) -> None:
     text = reading(PLAN, [result(0, c1), result(1, c2)])
     assert line in text
     if "Not enough" not in line:
         assert text.startswith(f"at {PLAN.target_text()} (matched flops), ")
 
 
-def test_spending_reading_compares_the_best_axis_with_the_reference_and_the_runner_up() -> None:
-    plan = TradeoffPlan.spending(TINY, "2x", "flops", seeds=2)
+def test_spending_reading_compares_the_best_axis_with_every_rival() -> None:
+    plan = TradeoffPlan.spending(TINY, "2x", "flops", seeds=3)
     names = [m.arch.name for m in plan.members]
     errors = {"reference": 0.30, "depth": 0.25, "width": 0.20, "cardinality": 0.22, "bottleneck_width": 0.26}
     rows = []
     for name, label in zip(names, errors, strict=True):
-        for seed, shift in ((0, 0.0), (1, 0.01)):
+        for seed, shift in ((0, 0.0), (1, 0.01), (2, 0.02 if label == "cardinality" else 0.0)):
             rows.append({"name": name, "seed": seed, "val_accuracy": 1 - errors[label] - shift})
-    text = reading(plan, member_results(plan, trials(rows)))
-    assert text.startswith(f"at 2x the flops of {TINY.name} ({plan.target_text()}), ")
-    assert "spending on width beats the reference by 10.0 ± 0.0 points" in text
-    assert "spending on width beats spending on cardinality by 2.0 ± 0.0 points" in text
+    judged = verdict(plan, member_results(plan, trials(rows)))
+    assert judged.best is not None and judged.best.label == "width"
+    assert judged.reading.startswith(f"at 2x the flops of {TINY.name} ({plan.target_text()}), ")
+    # The same per-seed difference every seed: no spread to estimate, so no interval and no decision.
+    assert (
+        "spending on width is ahead of the reference by 10.0 points of validation error, but the seeds agree "
+        "exactly, so their spread, and with it an interval, cannot be estimated, so nothing is decided"
+    ) in judged.reading
+    assert "spending on width and spending on cardinality are not separated yet" in judged.reading
+    assert not judged.decided and "over the 10 pairs of 5 members" in judged.method
+
+
+def _simulation() -> ModuleType:
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "verdict_simulation.py"
+    spec = importlib.util.spec_from_file_location("verdict_simulation", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("seeds", [2, 3, 5, 8])
+def test_with_no_true_difference_a_winner_is_declared_at_most_5_percent_of_the_time(seeds: int) -> None:
+    simulation = _simulation()
+    studies = 2000
+    winners, statements = simulation.simulate(seeds, 0.0, studies, np.random.default_rng(seeds))
+    # At a true rate of 5%, 2,000 studies exceed this count with probability 0.001: a larger count would
+    # show the rate above 5%, not bad luck.
+    bound = stats.binom.ppf(0.999, studies, 0.05)
+    assert winners <= statements <= bound, (winners, statements, bound)
 
 
 # --------------------------------------------------------------------------------------------- end to end
@@ -304,7 +487,8 @@ def test_study_trains_every_member_for_every_seed_survives_a_kill_and_grows(tmp_
         ]
     )
     assert [line.split()[0] for line in lines if " 3/3 " in line] == ["C=1", "C=2"]
-    assert any(line.startswith("At ") and "points of validation error" in line for line in lines)
+    assert any(line.startswith("At ") and "interval" in line for line in lines)
+    assert "[95% Student-t interval of the mean, per member]" in grown.stdout
 
 
 @pytest.mark.ray
@@ -340,6 +524,9 @@ def test_spending_plan_from_a_space_file_on_a_ray_head_node(
     ("extra", "message"),
     [
         (["--seeds", "0"], "--seeds: got 0; allowed: an integer >= 1"),
+        (["--confidence", "1"], "--confidence: got '1'; allowed: a number strictly between 0 and 1"),
+        (["--confidence", "95%"], "--confidence: got '95%'; allowed: a number strictly between 0 and 1"),
+        (["--confidence", "nan"], "--confidence: got 'nan'; allowed: a number strictly between 0 and 1"),
         (["--dataset", "cifar10"], "--data-dir: got None; allowed: a path for the cifar10 data set"),
         (["--in-channels", "3"], "--in-channels: got 3; allowed: 1 (what the digits data set holds)"),
         (["--epochs", "0"], "--epochs: got 0; allowed: an integer >= 1"),
@@ -369,10 +556,12 @@ def test_resume_needs_a_trade_off_study(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "--resume: got" in err and "tradeoff.json" in err
     assert main(["tradeoff", "--resume", str(tmp_path / "run"), "--cardinalities", "1,2"]) == 2
-    assert "only --seeds and execution flags with --resume" in capsys.readouterr().err
+    assert "only --seeds, --confidence and execution flags with --resume" in capsys.readouterr().err
     # The plan, and with it which members are reachable, was settled when the study started.
     assert main(["tradeoff", "--resume", str(tmp_path / "run"), "--tolerance", "0.5"]) == 2
-    assert "--tolerance: got '0.5'; allowed: only --seeds and execution flags" in capsys.readouterr().err
+    assert (
+        "--tolerance: got '0.5'; allowed: only --seeds, --confidence and execution" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.ray

@@ -77,6 +77,9 @@ examples:
   nas-resnext tradeoff --plan --preset resnet50 --target 2x --match flops
 """
 
+# results.DEFAULT_CONFIDENCE, restated so that parsing the command line does not import scipy and pandas
+DEFAULT_CONFIDENCE = 0.95
+
 _VALUE_FLAGS = {
     "cardinality": "cardinalities",
     "width": "widths",
@@ -127,6 +130,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         metavar="N",
         help="train every member with N seeds: --seed, --seed+1, .. (default 2)",
+    )
+    family.add_argument(
+        "--confidence",
+        metavar="P",
+        help="confidence of the reading's intervals, for the whole family of comparisons (default "
+        f"{DEFAULT_CONFIDENCE:g}); a member wins only when its interval against every rival excludes 0",
     )
     parser.add_argument(
         "space", nargs="?", metavar="SPACE.yaml", help="take template, data set and training from this space"
@@ -264,6 +273,20 @@ def _tolerance(args: argparse.Namespace) -> float:
     return tolerance
 
 
+def _confidence(args: argparse.Namespace) -> float:
+    """``--confidence`` as a probability strictly between 0 and 1."""
+    if args.confidence is None:
+        return DEFAULT_CONFIDENCE
+    allowed = "a number strictly between 0 and 1 (0.95 for 95%)"
+    try:
+        confidence = float(args.confidence)
+    except ValueError:
+        raise ConfigError("--confidence", args.confidence, allowed) from None
+    if not 0 < confidence < 1:  # also refuses nan
+        raise ConfigError("--confidence", args.confidence, allowed)
+    return confidence
+
+
 def _refuse_unreachable(
     args: argparse.Namespace, plan: TradeoffPlan, varied: tuple[str, list[Any]] | None, tolerance: float
 ) -> None:
@@ -288,7 +311,11 @@ def _refuse_unreachable(
 
 
 def _reject_training_only(args: argparse.Namespace) -> None:
-    given = [name for name in ("run_dir", "seeds", *EXECUTION_FIELDS) if getattr(args, name) is not None]
+    given = [
+        name
+        for name in ("run_dir", "seeds", "confidence", *EXECUTION_FIELDS)
+        if getattr(args, name) is not None
+    ]
     given += training_flags_given(args)
     if given:
         name = given[0]
@@ -354,6 +381,7 @@ def _train(args: argparse.Namespace) -> int:
     if seeds < 1:
         raise ConfigError("--seeds", seeds, "an integer >= 1")
     tolerance = _tolerance(args)
+    confidence = _confidence(args)
     reference, settings, dataset, data_dir = _reference_and_data(args)
     varied, solve = _solve_and_vary(args)
     if varied is None:
@@ -386,13 +414,16 @@ def _train(args: argparse.Namespace) -> int:
     check_cluster(options)  # after every other check: it may start a local Ray
     run_dir = create_tradeoff_run(path, plan, space, options)
     with run_dir.hold():
-        return train_and_print(run_dir, plan, space, options, as_json=args.json, quiet=args.quiet)
+        return train_and_print(
+            run_dir, plan, space, options, as_json=args.json, quiet=args.quiet, confidence=confidence
+        )
 
 
 def _resume(args: argparse.Namespace) -> int:
     from nas_resnext.rundir import RunDirectory
 
     check_execution(args)
+    confidence = _confidence(args)
     fixed = [
         n
         for n in ("run_dir", "preset", "target", "tolerance", "dataset", "data_dir", *_FLAG_OF_AXES)
@@ -403,7 +434,9 @@ def _resume(args: argparse.Namespace) -> int:
         name = "SPACE.yaml" if args.space else "--plan" if args.plan else flag_name(fixed[0])
         value = args.space if args.space else True if args.plan else getattr(args, fixed[0])
         raise ConfigError(
-            name, value, "only --seeds and execution flags with --resume (the study keeps its plan)"
+            name,
+            value,
+            "only --seeds, --confidence and execution flags with --resume (the study keeps its plan)",
         )
     return resume_and_print(
         RunDirectory(Path(args.resume)),
@@ -411,11 +444,18 @@ def _resume(args: argparse.Namespace) -> int:
         execution_flags(args),
         as_json=args.json,
         quiet=args.quiet,
+        confidence=confidence,
     )
 
 
 def resume_and_print(
-    run: RunDirectory, seeds: int | None, execution: dict[str, Any], *, as_json: bool, quiet: bool
+    run: RunDirectory,
+    seeds: int | None,
+    execution: dict[str, Any],
+    *,
+    as_json: bool,
+    quiet: bool,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> int:
     """Continue the trade-off study in ``run`` (``seeds``: grow it to that many seeds) with the execution
     options given, and print its outcome: ``tradeoff --resume`` and ``search --resume`` on a study. The
@@ -437,7 +477,7 @@ def resume_and_print(
         check_cluster(options)
         if plan.seeds != TradeoffPlan.load(run).seeds:  # grown by --seeds
             plan.save(run)
-        return train_and_print(run, plan, space, options, as_json=as_json, quiet=quiet)
+        return train_and_print(run, plan, space, options, as_json=as_json, quiet=quiet, confidence=confidence)
 
 
 _FLAG_OF_AXES = (*ARCHITECTURE_FIELDS, *_VALUE_FLAGS.values())
@@ -451,21 +491,28 @@ def train_and_print(
     *,
     as_json: bool,
     quiet: bool,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> int:
     """Train the study (progress on stderr unless ``quiet`` or ``as_json``), write its report and print the
-    outcome; the exit code is 130 when it was interrupted."""
+    outcome, read at ``confidence``; the exit code is 130 when it was interrupted."""
+    from nas_resnext.tradeoff.results import mean_interval, verdict
     from nas_resnext.tradeoff.runner import run_tradeoff
 
     stream = None if (quiet or as_json) else sys.stderr
     outcome = run_tradeoff(run, plan, space, options, stream=stream)  # saves the options it ran with
     report = write_run_report(run.path, "tradeoff")
     search = outcome.search
-    rows = [r.to_row() for r in outcome.results]
+    judged = verdict(plan, outcome.results, confidence)
+    rows = [r.to_row() | {"val_error_interval": mean_interval(r, confidence)} for r in outcome.results]
     if as_json:
         print_json(
             {
                 "rows": rows,
-                "reading": outcome.reading,
+                "reading": judged.reading,
+                "decided": judged.decided,
+                "confidence": judged.confidence,
+                "method": judged.method,
+                "comparisons": [c.to_dict() for c in judged.comparisons],
                 "study": plan.describe(),
                 "match": plan.match,
                 "target": plan.target_count,
@@ -477,7 +524,7 @@ def train_and_print(
             }
         )
     else:
-        print_results(plan, outcome.results, outcome.reading, space)
+        print_results(plan, outcome.results, judged.reading, space, confidence)
         counts = search.counts()
         shown = (state for state, n in counts.items() if n or state not in ("INTERRUPTED", "RETRIED"))
         text = ", ".join(f"{counts[state]} {state.lower()}" for state in shown)
@@ -494,19 +541,29 @@ def train_and_print(
     return 0
 
 
-def print_results(plan: TradeoffPlan, results: list[MemberResult], reading: str, space: DesignSpace) -> None:
-    """The paper's Table 3 for a trained study: one row per member, error as mean +- std over seeds."""
+def print_results(
+    plan: TradeoffPlan,
+    results: list[MemberResult],
+    reading: str,
+    space: DesignSpace,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> None:
+    """The paper's Table 3 for a trained study: one row per member, error as the mean over seeds with its
+    Student-t interval at ``confidence``, then the reading."""
+    from nas_resnext.tradeoff.results import mean_interval
+
     print(plan.describe())
     seeds = ", ".join(map(str, plan.seed_values))
     print(f"  on {space.dataset}, {space.training.epochs} epochs each, seeds {seeds}")
     rows = []
     for r in results:
+        interval = mean_interval(r, confidence)
         if r.val_error_mean is None:
             error = "failed" if r.failures else "not run"
-        elif r.val_error_std is None:
+        elif interval is None:
             error = f"{100 * r.val_error_mean:.2f}"
         else:
-            error = f"{100 * r.val_error_mean:.2f} ± {100 * r.val_error_std:.2f}"
+            error = f"{100 * r.val_error_mean:.2f} [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
         rows.append(
             [
                 r.label,
@@ -528,5 +585,9 @@ def print_results(plan: TradeoffPlan, results: list[MemberResult], reading: str,
     for r in results:
         for failure in r.failures:
             print(f"  {r.label} ({r.name}) {failure}")
-    print(f"(val error: mean ± std over seeds; GFLOPs: {FLOP_CONVENTION}; latency: batch 1)")
+    shown = f"{100 * confidence:.10g}%"
+    print(
+        f"(val error: mean over seeds [{shown} Student-t interval of the mean, per member]; "
+        f"GFLOPs: {FLOP_CONVENTION}; latency: batch 1)"
+    )
     print(reading[0].upper() + reading[1:])

@@ -19,8 +19,15 @@ from nas_resnext.report.views.curves import curves_figure
 from nas_resnext.report.views.edf import EdfInfo, edf_figure
 from nas_resnext.report.views.importance import importance_figure
 from nas_resnext.report.views.pareto import pareto_figure
-from nas_resnext.report.views.plotting import FLOPS_LABEL
-from nas_resnext.report.views.study import error_percent, seeds_text, study_curves_figure, study_figure
+from nas_resnext.report.views.plotting import FLOPS_LABEL, percent
+from nas_resnext.report.views.study import (
+    comparison_row,
+    error_interval,
+    error_percent,
+    seeds_text,
+    study_curves_figure,
+    study_figure,
+)
 from nas_resnext.rundir import TRIALS_FILE
 from nas_resnext.units import gflops_text
 
@@ -46,7 +53,14 @@ def environment() -> Environment:
     # Compact (the trials of a large run are megabytes), in the order written, and no NaN: JSON.parse
     # refuses it.
     env.policies["json.dumps_kwargs"] = {"separators": (",", ":"), "allow_nan": False}
-    env.globals.update(gflops_text=gflops_text, error_percent=error_percent, seeds_text=seeds_text)
+    env.globals.update(
+        gflops_text=gflops_text,
+        error_percent=error_percent,
+        error_interval=error_interval,
+        comparison_row=comparison_row,
+        percent=percent,
+        seeds_text=seeds_text,
+    )
     return env
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from nas_resnext.report.data import ReportData, one_run, trained
-from nas_resnext.report.views.plotting import color, text
+from nas_resnext.report.views.plotting import color, percent, text
+from nas_resnext.tradeoff.results import DEFAULT_CONFIDENCE  # the command line's, so both speak alike
 
 
 class CardinalityStats(NamedTuple):
@@ -38,10 +39,13 @@ class TradeoffInfo(NamedTuple):
     run: str  # the one run analysed
     bins: tuple[ComplexityBin, ...]  # every bin that holds a COMPLETE trained model
     slope: float | None  # accuracy change (points of %) per doubling of C at matched complexity
-    ci_low: float | None
+    ci_low: float | None  # Student-t interval of the slope at ``confidence``
     ci_high: float | None
     n: int  # trained models in bins that compare at least two cardinalities
     answer: str
+    stderr: float | None = None  # standard error of the slope (points)
+    df: int | None = None  # degrees of freedom of its interval: n - (bins compared) - 1
+    confidence: float = DEFAULT_CONFIDENCE
 
 
 def tradeoff_infos(data: ReportData, **options: Any) -> list[TradeoffInfo]:
@@ -53,16 +57,16 @@ def tradeoff_info(
     data: ReportData,
     run: str | None = None,
     ratio: float = math.sqrt(2),
-    resamples: int = 1000,
-    confidence: float = 0.9,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> TradeoffInfo:
     """Accuracy against cardinality within complexity bins (factor ``ratio`` wide) of one run, with
-    bootstrap CIs; ``run`` may be left out of a report of one run (``one_run``).
+    Student-t intervals at ``confidence``; ``run`` may be left out of a report of one run (``one_run``).
 
-    The answer is the pooled within-bin least-squares slope of accuracy on log2(C): bins remove the
-    complexity difference, so a positive slope says "at this budget spend it on cardinality", a negative one
-    "on width (fewer, wider groups)". Its CI comes from resampling trained models within each bin. Copies
-    are left out: a copy repeats its source's accuracy, so counting it would narrow the CI with no new data.
+    The answer is the pooled within-bin least-squares slope of accuracy on log2(C) (one intercept per bin,
+    one common slope): bins remove the complexity difference, so a positive slope says "at this budget
+    spend it on cardinality", a negative one "on width (fewer, wider groups)". Its interval is Student-t
+    with the pooled residual variance and n - bins - 1 degrees of freedom. Copies are left out: a copy
+    repeats its source's accuracy, so counting it would narrow the interval with no new data.
     """
     name = one_run(data, run)
     table = trained(data.table)
@@ -70,10 +74,11 @@ def tradeoff_info(
     done = table[(table["state"] == "COMPLETE") & table["val_accuracy"].notna() & table["flops"].notna()]
     done = done[done["cardinality"].notna()]
     if done.empty:
-        return TradeoffInfo(name, (), None, None, None, 0, "Not enough data: no completed trials.")
+        return TradeoffInfo(
+            name, (), None, None, None, 0, "Not enough data: no completed trials.", confidence=confidence
+        )
     flops = done["flops"].astype(float).to_numpy()
     bin_of = np.floor(np.log(flops) / np.log(ratio)).astype(int)
-    rng = np.random.default_rng(0)
     bins, samples = [], []
     for b in np.unique(bin_of):
         part = done[bin_of == b]
@@ -98,23 +103,15 @@ def tradeoff_info(
             "Not enough data: fewer than 6 trained models (copies not counted) share a complexity bin with "
             f"one of another cardinality ({n} do). Run more trials to compare C and width at matched "
             "complexity.",
+            confidence=confidence,
         )
-    slope = _pooled_slope(samples)
-    boot = []
-    for _ in range(resamples):
-        drawn = []
-        for x, y in samples:
-            pick = rng.integers(0, len(x), len(x))
-            drawn.append((x[pick], y[pick]))
-        value = _pooled_slope(drawn)
-        if value is not None:
-            boot.append(value)
-    alpha = (1 - confidence) / 2
-    low, high = (float(v) for v in np.quantile(boot, [alpha, 1 - alpha]))
+    slope, stderr, df = pooled_slope(samples)
+    low, high = t_interval(slope, stderr, df, confidence)
     where = f"{n} trained models in {len(samples)} complexity bin{'s' if len(samples) > 1 else ''}"
     interval = (
         f"{slope:+.2f} points of accuracy per doubling of C (pooled within-bin least-squares slope, "
-        f"{confidence:.0%} bootstrap CI {low:+.2f} to {high:+.2f}; {where})"
+        f"{percent(confidence)} Student-t interval {low:+.2f} to {high:+.2f} with {df} degrees of freedom; "
+        f"{where})"
     )
     if low > 0:
         answer = f"At matched complexity, more cardinality helped: {interval}. Spend the budget on C."
@@ -125,33 +122,46 @@ def tradeoff_info(
         )
     else:
         answer = (
-            f"At matched complexity the data do not separate C from width: {interval}; "
-            "the interval includes 0."
+            f"At matched complexity, C against width is not decided: {interval}; the interval includes 0, "
+            "so the data do not separate them yet."
         )
-    return TradeoffInfo(name, tuple(bins), slope, low, high, n, answer)
+    return TradeoffInfo(name, tuple(bins), slope, low, high, n, answer, stderr, df, confidence)
 
 
-def _pooled_slope(samples: list[tuple[np.ndarray, np.ndarray]]) -> float | None:
+def pooled_slope(samples: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float, int]:
+    """The common slope of y on x with one intercept per sample (bin), its standard error and degrees of
+    freedom: the ordinary least-squares fit of ``y ~ bin + x``, written out per bin.
+
+    Each bin needs two distinct x; the residual variance pools every bin's residuals over
+    n - bins - 1 degrees of freedom (each bin's intercept and the slope are estimated)."""
     sxy = sxx = 0.0
     for x, y in samples:
         xc = x - x.mean()
         sxy += float(xc @ (y - y.mean()))
         sxx += float(xc @ xc)
-    return sxy / sxx if sxx > 0 else None
+    slope = sxy / sxx
+    sse = sum(float(np.sum((y - y.mean() - slope * (x - x.mean())) ** 2)) for x, y in samples)
+    df = sum(len(x) for x, _ in samples) - len(samples) - 1
+    return slope, math.sqrt(sse / df / sxx), df
+
+
+def t_interval(estimate: float, stderr: float, df: int, confidence: float) -> tuple[float, float]:
+    """``estimate`` ± the Student-t quantile (``df`` degrees of freedom) times ``stderr``."""
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * stderr
+    return estimate - half, estimate + half
 
 
 def _cardinality_stats(cardinality: int, part: pd.DataFrame, confidence: float) -> CardinalityStats:
     """Mean accuracy of one cardinality in one bin with its Student-t interval (n - 1 degrees of freedom):
     groups hold a handful of models, where a bootstrap of the mean is far too narrow. One model: no
     interval (its ends are the mean)."""
-    from scipy import stats
-
     accuracy = part["val_accuracy"].to_numpy() * 100
     mean = float(accuracy.mean())
     std = float(accuracy.std(ddof=1)) if len(accuracy) > 1 else 0.0
     if len(accuracy) > 1:
-        half = float(stats.t.ppf(0.5 + confidence / 2, len(accuracy) - 1)) * std / np.sqrt(len(accuracy))
-        low, high = mean - half, mean + half
+        low, high = t_interval(mean, std / math.sqrt(len(accuracy)), len(accuracy) - 1, confidence)
     else:
         low = high = mean
     return CardinalityStats(
@@ -191,7 +201,11 @@ def tradeoff_figure(info: TradeoffInfo) -> Any | None:
         }
         hover = [
             f"C={g.cardinality}, n={g.n}<br>mean {g.mean:.2f}% ± {g.std:.2f} (std)<br>"
-            + (f"90% Student-t CI {g.ci_low:.2f}–{g.ci_high:.2f}" if g.n > 1 else "one model: no interval")
+            + (
+                f"{percent(info.confidence)} Student-t interval {g.ci_low:.2f}–{g.ci_high:.2f} ({g.n - 1} df)"
+                if g.n > 1
+                else "one model: no interval"
+            )
             + f"<br>C·d {list(g.group_widths)}, d {list(g.bottleneck_widths)}"
             for g in b.groups
         ]
@@ -224,7 +238,9 @@ def tradeoff_figure(info: TradeoffInfo) -> Any | None:
         )
     fig.update_xaxes(type="log", dtick=math.log10(2), title_text="cardinality C", row=1, col=1)
     fig.update_xaxes(type="log", title_text="group width C·d (geometric mean)", row=1, col=2)
-    fig.update_yaxes(title_text="val accuracy (%), mean and 90% t-interval", row=1, col=1)
+    fig.update_yaxes(
+        title_text=f"val accuracy (%), mean and {percent(info.confidence)} t-interval", row=1, col=1
+    )
     fig.update_layout(
         title=f"C vs width at matched complexity in {text(info.run)} (bins of a factor √2 in GFLOPs)",
         height=460,

@@ -1,5 +1,5 @@
-"""What the figures share: colours, when to switch to WebGL, the FLOPs label, and the one escape of user
-strings for Plotly.
+"""What the figures share: colours, when to switch to WebGL, the FLOPs label, confidences in words, and the
+one escape of user strings for Plotly.
 
 Plotly reads tags in titles, legend names and hover text, so every user string (a run's name, an
 architecture's name, an error message) goes through ``text()`` before a figure shows it.
@@ -19,6 +19,11 @@ COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e3
 def text(value: Any) -> str:
     """A user string for Plotly's text (titles, legends, hover): HTML-escaped, as Plotly reads tags in it."""
     return html.escape(str(value))
+
+
+def percent(confidence: float) -> str:
+    """A confidence in words as the command line writes it: ``95%``, ``97.5%``."""
+    return f"{100 * confidence:.10g}%"
 
 
 def color(k: int) -> str:

@@ -1,7 +1,8 @@
-"""A trade-off study (a run with a plan): its reading, error per member, and the members' learning curves.
+"""A trade-off study (a run with a plan): its verdict, error per member, and the members' learning curves.
 
 The paper's Table 3 and Figure 5 for the study's members: every member trained for every seed under
-identical settings, at matched complexity.
+identical settings, at matched complexity. The statistics are the command line's
+(``nas_resnext.tradeoff.results``): the same intervals, comparisons and reading at the same confidence.
 """
 
 from __future__ import annotations
@@ -12,9 +13,17 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from nas_resnext.report.data import ReportData, RunMeta
-from nas_resnext.report.views.plotting import color, text
+from nas_resnext.report.views.plotting import color, percent, text
 from nas_resnext.tradeoff.plan import SPENDING, TradeoffPlan
-from nas_resnext.tradeoff.results import MemberResult, member_results, ranked, reading
+from nas_resnext.tradeoff.results import (
+    DEFAULT_CONFIDENCE,
+    Comparison,
+    MemberResult,
+    Verdict,
+    mean_interval,
+    member_results,
+    verdict,
+)
 from nas_resnext.units import gflops_text
 
 
@@ -38,20 +47,29 @@ class StudyInfo(NamedTuple):
     target: str  # the matched complexity in words
     seeds: int  # seeds planned per member
     members: tuple[MemberResult, ...]  # in plan order
-    best: int | None  # index of the member with the lowest mean error; None when none completed a seed
-    reading: str
+    # Per member (plan order): Student-t interval of the mean validation error (fractions) at
+    # ``confidence``; None with fewer than two seeds.
+    intervals: tuple[tuple[float, float] | None, ...]
+    best: int | None  # index of the verdict's best member; None when none completed a seed
+    verdict: Verdict  # the best against each rival, the method and the reading
+    confidence: float
     curves: tuple[MemberCurve, ...]  # in plan order, one per member (empty curves for members without one)
 
+    @property
+    def reading(self) -> str:
+        """The verdict's one line, as the command line prints it."""
+        return self.verdict.reading
 
-def study_infos(data: ReportData) -> tuple[StudyInfo, ...]:
+
+def study_infos(data: ReportData, confidence: float = DEFAULT_CONFIDENCE) -> tuple[StudyInfo, ...]:
     """One ``StudyInfo`` per run that holds a trade-off plan, in the order of ``data.runs``."""
-    return tuple(_study_info(data, run, run.plan) for run in data.runs if run.plan is not None)
+    return tuple(_study_info(data, run, run.plan, confidence) for run in data.runs if run.plan is not None)
 
 
-def _study_info(data: ReportData, run: RunMeta, plan: TradeoffPlan) -> StudyInfo:
+def _study_info(data: ReportData, run: RunMeta, plan: TradeoffPlan, confidence: float) -> StudyInfo:
     part = data.table[data.table["run"] == run.name]
     results = member_results(plan, part)
-    order = ranked(results)
+    found = verdict(plan, results, confidence=confidence)
     curves = tuple(
         _member_curve(data.history, plan.label(i), _completed_rows(part, m.arch.name, plan.seed_values))
         for i, m in enumerate(plan.members)
@@ -64,8 +82,10 @@ def _study_info(data: ReportData, run: RunMeta, plan: TradeoffPlan) -> StudyInfo
         target=plan.target_text(),
         seeds=plan.seeds,
         members=tuple(results),
-        best=order[0].index if order else None,
-        reading=reading(plan, results),
+        intervals=tuple(mean_interval(r, confidence=confidence) for r in results),
+        best=found.best.index if found.best is not None else None,
+        verdict=found,
+        confidence=confidence,
         curves=curves,
     )
 
@@ -93,24 +113,41 @@ def _member_curve(history: pd.DataFrame, label: str, rows: list[int]) -> MemberC
 
 
 def study_figure(study: StudyInfo) -> Any | None:
-    """Validation error per member (plan order): mean ± std over seeds, and each seed as a circle."""
+    """Validation error per member (plan order): the mean over seeds with its Student-t interval at the
+    study's confidence, and each seed as a circle."""
     import plotly.graph_objects as go
 
     members = study.members
     if not any(m.errors for m in members):
         return None
     labels = [text(m.label) for m in members]
+    means = [m.val_error_mean for m in members]
+    # The bars' lengths above and below the mean (fractions; shown in points). A member with fewer than
+    # two seeds has no interval, so no bar.
+    above = [
+        None if i is None or v is None else i[1] - v for v, i in zip(means, study.intervals, strict=True)
+    ]
+    below = [
+        None if i is None or v is None else v - i[0] for v, i in zip(means, study.intervals, strict=True)
+    ]
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
             x=labels,
-            y=[_rounded(m.val_error_mean, 100) for m in members],
-            error_y={"type": "data", "array": [_rounded(m.val_error_std, 100) for m in members]},
+            y=[_rounded(v, 100) for v in means],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [_rounded(v, 100) for v in above],
+                "arrayminus": [_rounded(v, 100) for v in below],
+            },
             mode="lines+markers",
             line={"color": color(0)},
             marker={"size": 10},
-            name="mean ± std over seeds",
-            hovertext=[_member_hover(m) for m in members],
+            name=f"mean and {percent(study.confidence)} Student-t interval over seeds",
+            hovertext=[
+                _member_hover(m, i, study.confidence) for m, i in zip(members, study.intervals, strict=True)
+            ],
             hoverinfo="text",
         )
     )
@@ -183,10 +220,10 @@ def study_curves_figure(study: StudyInfo) -> Any | None:
     return fig
 
 
-def _member_hover(member: MemberResult) -> str:
+def _member_hover(member: MemberResult, interval: tuple[float, float] | None, confidence: float) -> str:
     m = member
     result = (
-        f"val error {error_percent(m.val_error_mean, m.val_error_std)} % over {seeds_text(m.seeds)}"
+        f"val error {error_interval(m.val_error_mean, interval, confidence)} over {seeds_text(m.seeds)}"
         if m.errors
         else "no completed seed"
     )
@@ -211,3 +248,40 @@ def error_percent(mean: float | None, std: float | None) -> str:
     if mean is None:
         return "—"
     return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
+
+
+def error_interval(mean: float | None, interval: tuple[float, float] | None, confidence: float) -> str:
+    """A mean validation error and its interval in percent: ``7.25 % (95% interval 6.80 to 7.70)``,
+    ``7.25 % (one seed: no interval)``, ``—`` without any seed."""
+    if mean is None:
+        return "—"
+    if interval is None:
+        return f"{100 * mean:.2f} % (one seed: no interval)"
+    low, high = (100 * v for v in interval)
+    return f"{100 * mean:.2f} % ({percent(confidence)} interval {low:.2f} to {high:.2f})"
+
+
+def comparison_row(comparison: Comparison) -> dict[str, str]:
+    """One row of the page's comparisons table, in words: the best member against one rival."""
+    c = comparison
+    interval = (
+        f"{c.ci_low:+.2f} to {c.ci_high:+.2f}" if c.ci_low is not None and c.ci_high is not None else "—"
+    )
+    if c.decided:
+        decision = "decided"
+    elif c.ci_low is None:
+        decision = "not separated yet (a single seed on one side: no interval)"
+    else:
+        # The command line's estimate at the spread observed; None for a tie, which no seeds separate.
+        decision = "not separated yet" + (
+            f" (about {seeds_text(c.seeds_needed)} each would separate them)" if c.seeds_needed else ""
+        )
+    return {
+        "better": c.better.label,
+        "worse": c.worse.label,
+        "difference": f"{c.difference:.2f}",
+        "interval": interval,
+        "seeds": f"paired over {seeds_text(c.paired)}" if c.paired else "unpaired",
+        "p_value": f"{c.p_value:.3g}" if c.p_value is not None else "—",
+        "decision": decision,
+    }
