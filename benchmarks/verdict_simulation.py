@@ -7,6 +7,11 @@ true difference (all mu equal), the share of studies that declare a winner (or s
 false-positive rate, printed with its 95% Clopper-Pearson interval; with the best member one sigma below
 the rest (and two sigma), the share that decides is the power at each seed count.
 
+The adaptive design (``--seeds auto --min-seeds 3 --max-seeds 8``) runs on the same simulated studies: every
+member at 3 seeds, then one more seed per round for the contenders only (``next_round``), each look read at
+the level corrected over pairs and over the 6 planned looks; beside it, fixed ``--seeds 8``. Each row gives
+the rate of declared winners, of any "A beats B", and the mean trials (member-seeds) a study spends.
+
     .venv/bin/python benchmarks/verdict_simulation.py [--studies 2000] [--seed 0]
 """
 
@@ -23,13 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nas_resnext.architecture import Architecture
 from nas_resnext.tradeoff.plan import TradeoffPlan
-from nas_resnext.tradeoff.results import DEFAULT_CONFIDENCE, MemberResult, verdict
+from nas_resnext.tradeoff.results import DEFAULT_CONFIDENCE, MemberResult, next_round, verdict
 
 MEMBERS = 5
 SIGMA = 0.01  # seed noise, as a fraction (1 point of validation error)
 OFFSET = 0.02  # spread of the per-seed offset shared by every member
 BASE = 0.10
 SEED_COUNTS = (2, 3, 5, 8, 13, 20)
+MIN_SEEDS, MAX_SEEDS = 3, 8  # the adaptive design's defaults
 PLAN = TradeoffPlan.family(
     Architecture.from_name("X-11-1x4d-w4-s4-r8-i1"),
     "cardinality",
@@ -51,16 +57,53 @@ def simulate(
 ) -> tuple[int, int]:
     """(studies that declare a winner, studies that state at least one "A beats B") out of ``studies``;
     member 0 is ``gap`` (a fraction) better than the others."""
-    mu = np.full(MEMBERS, BASE)
-    mu[0] -= gap
     winners = statements = 0
     for _ in range(studies):
-        errors = mu[:, None] + rng.normal(0, OFFSET, seeds)[None, :] + rng.normal(0, SIGMA, (MEMBERS, seeds))
+        errors = _errors(seeds, gap, rng)
         results = [member(m, dict(enumerate(map(float, errors[m])))) for m in range(MEMBERS)]
         judged = verdict(PLAN, results, confidence)
         winners += judged.decided
         statements += any(c.decided for c in judged.comparisons)
     return winners, statements
+
+
+def _errors(seeds: int, gap: float, rng: np.random.Generator) -> np.ndarray:
+    """One simulated study's errors (members x seeds); member 0 is ``gap`` better than the others."""
+    mu = np.full(MEMBERS, BASE)
+    mu[0] -= gap
+    return mu[:, None] + rng.normal(0, OFFSET, seeds)[None, :] + rng.normal(0, SIGMA, (MEMBERS, seeds))
+
+
+def simulate_adaptive(
+    gap: float,
+    studies: int,
+    rng: np.random.Generator,
+    min_seeds: int = MIN_SEEDS,
+    max_seeds: int = MAX_SEEDS,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> tuple[int, int, float]:
+    """The adaptive schedule on ``studies`` simulated studies: (studies that declare a winner, studies whose
+    final reading states at least one "A beats B", mean trials per study). Every seed's errors are drawn up
+    front (seed k is the same draw whichever members train it, as real paired seeds are)."""
+    start = PLAN.adaptive_seeds(min_seeds, max_seeds, confidence)
+    winners = statements = trials = 0
+    for _ in range(studies):
+        errors = _errors(max_seeds, gap, rng)
+        plan = start
+        while True:
+            results = [
+                member(m, dict(enumerate(map(float, errors[m, : plan.member_seeds[m]]))))
+                for m in range(MEMBERS)
+            ]
+            judged = verdict(plan, results, confidence, plan.looks)
+            grown = next_round(plan, results, judged)
+            if grown is None:
+                break
+            plan = grown
+        winners += judged.decided
+        statements += any(c.decided for c in judged.comparisons)
+        trials += plan.trials
+    return winners, statements, trials / studies
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -91,6 +134,26 @@ def main() -> None:
             print(
                 f"| {name} | {seeds} | {winners / n:.2%} | [{w_low:.2%}, {w_high:.2%}] "
                 f"| {statements / n:.2%} | [{s_low:.2%}, {s_high:.2%}] |"
+            )
+    print()
+    looks = MAX_SEEDS - MIN_SEEDS + 1
+    print(f"adaptive: --seeds auto --min-seeds {MIN_SEEDS} --max-seeds {MAX_SEEDS} ({looks} planned looks)")
+    print()
+    print("| true gap | design | winner declared | 95% CI | any 'A beats B' | 95% CI | mean trials |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for gap, name in ((0.0, "none"), (SIGMA, "1 sigma"), (2 * SIGMA, "2 sigma")):
+        winners, statements, spent = simulate_adaptive(gap, n, rng)
+        fixed_winners, fixed_statements = simulate(MAX_SEEDS, gap, n, rng)
+        rows = (
+            (f"auto {MIN_SEEDS}..{MAX_SEEDS}", winners, statements, spent),
+            (f"fixed {MAX_SEEDS}", fixed_winners, fixed_statements, float(MEMBERS * MAX_SEEDS)),
+        )
+        for design, w, st, mean_trials in rows:
+            w_low, w_high = clopper_pearson(w, n)
+            s_low, s_high = clopper_pearson(st, n)
+            print(
+                f"| {name} | {design} | {w / n:.2%} | [{w_low:.2%}, {w_high:.2%}] "
+                f"| {st / n:.2%} | [{s_low:.2%}, {s_high:.2%}] | {mean_trials:.1f} |"
             )
 
 

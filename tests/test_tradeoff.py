@@ -26,7 +26,14 @@ from nas_resnext.cli import main
 from nas_resnext.rundir import TRIAL_COLUMNS, RunDirectory
 from nas_resnext.search.study import retried_error
 from nas_resnext.tradeoff import PlanSampler, TradeoffPlan, compare, member_results, reading
-from nas_resnext.tradeoff.results import DEFAULT_CONFIDENCE, MemberResult, mean_interval, verdict
+from nas_resnext.tradeoff.results import (
+    DEFAULT_CONFIDENCE,
+    MemberResult,
+    contenders,
+    mean_interval,
+    next_round,
+    verdict,
+)
 
 TINY = Architecture.from_name(TINY_NAME)
 FAST = ["--batch-size", "128", "--lr", "0.2", "--val-fraction", "0.2"]
@@ -389,6 +396,116 @@ def test_with_no_true_difference_a_winner_is_declared_at_most_5_percent_of_the_t
     assert winners <= statements <= bound, (winners, statements, bound)
 
 
+def test_adaptive_design_on_simulated_null_studies_declares_a_winner_at_most_5_percent_of_the_time() -> None:
+    simulation = _simulation()
+    studies = 2000
+    winners, statements, trials = simulation.simulate_adaptive(0.0, studies, np.random.default_rng(7))
+    bound = stats.binom.ppf(0.999, studies, 0.05)
+    assert winners <= statements <= bound, (winners, statements, bound)
+    assert 5 * 3 <= trials <= 5 * 8
+
+
+# ------------------------------------------------------------------------------------ adaptive seeds (auto)
+
+
+AUTO3 = PLAN3.adaptive_seeds(3, 5, 0.95)  # 3 looks: 3, 4 and 5 seeds
+
+
+def test_adaptive_plan_holds_per_member_seeds_and_reads_back_old_plans() -> None:
+    assert AUTO3.member_seeds == (3, 3, 3) and AUTO3.seeds == 3 and AUTO3.rounds == 1
+    assert AUTO3.adaptive and AUTO3.looks == 3 and AUTO3.trials == 9
+    grown = AUTO3.grow({0, 2})
+    assert grown.member_seeds == (4, 3, 4) and grown.seeds == 4 and grown.rounds == 2 and grown.trials == 11
+    stored = json.loads(json.dumps(grown.to_dict()))
+    assert stored["member_seeds"] == [4, 3, 4] and stored["seeds"] == 4
+    assert (stored["min_seeds"], stored["max_seeds"], stored["rounds"], stored["confidence"]) == (
+        3,
+        5,
+        2,
+        0.95,
+    )
+    assert TradeoffPlan.from_dict(stored) == grown
+    # A plan written before per-member counts: every member gets ``seeds``; not adaptive.
+    old = {k: v for k, v in PLAN3.to_dict().items() if k != "member_seeds"}
+    assert TradeoffPlan.from_dict(old).member_seeds == (4, 4, 4) and not TradeoffPlan.from_dict(old).adaptive
+    assert "min_seeds" not in PLAN3.to_dict() and PLAN3.looks == 1
+    assert grown.seeds_text() == "3 to 4 seeds per member (0, 1, 2, 3; --seeds auto, 3 to 5, round 2)"
+    assert PLAN3.seeds_text() == "4 seeds each (0, 1, 2, 3)"
+    # Only the planned (member, seed) pairs are queued, paired seed by seed.
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    sampler = PlanSampler(grown)
+    assert sampler.queue(study) == 11
+    asked = [study.ask(sampler.distributions()) for _ in range(11)]
+    pairs = [(t.params["member"], t.params["seed_index"]) for t in asked]
+    assert pairs[9:] == [(0, 3), (2, 3)] and (1, 3) not in pairs
+    assert {sampler.seed_of(t.params) for t in asked if t.params["seed_index"] == 3} == {3}
+
+
+def test_member_results_count_each_members_planned_seeds() -> None:
+    plan = TradeoffPlan.family(TINY, "cardinality", [1, 2], "bottleneck_width", "flops", seeds=2)
+    plan = plan.adaptive_seeds(2, 3, 0.95).grow({0})
+    rows = [{"name": C1, "seed": s, "val_accuracy": 0.9} for s in (0, 1)]
+    rows += [{"name": C2, "seed": s, "val_accuracy": 0.8} for s in (0, 1, 2)]  # seed 2 is not C2's
+    first, second = member_results(plan, trials(rows))
+    assert (first.seeds, first.planned, first.pending) == (2, 3, 1)
+    assert (second.seeds, second.planned, second.pending) == (2, 2, 0)
+    assert first.to_row()["planned_seeds"] == 3
+
+
+def _auto_results(errors: list[dict[int, float]]) -> list[MemberResult]:
+    return [result3(i, e) for i, e in enumerate(errors)]
+
+
+# C=1 is far ahead of C=4 (every seed by 20 points, give or take 0.1) and close to C=2.
+SEPARATES_C4 = [
+    {0: 0.10, 1: 0.20, 2: 0.15},
+    {0: 0.11, 1: 0.195, 2: 0.17},
+    {0: 0.30, 1: 0.401, 2: 0.349},
+]
+
+
+def test_only_the_contenders_get_another_seed_until_decided_or_max() -> None:
+    results = _auto_results(SEPARATES_C4)
+    judged = verdict(AUTO3, results, 0.95, AUTO3.looks)
+    assert judged.best is not None and judged.best.label == "C=1" and not judged.decided
+    assert [c.decided for c in judged.comparisons] == [False, True]  # C=2 not separated, C=4 beaten
+    assert contenders(results, judged) == (0, 1)
+    grown = next_round(AUTO3, results, judged)
+    assert grown is not None and grown.member_seeds == (4, 4, 3) and grown.rounds == 2
+    # Decided: stop.
+    apart = [{s: e + 0.2 * (i > 0) + 0.001 * s * i for s, e in SEPARATES_C4[0].items()} for i in range(3)]
+    decided = verdict(AUTO3, _auto_results(apart), 0.95, AUTO3.looks)
+    assert decided.decided and next_round(AUTO3, _auto_results(apart), decided) is None
+    # The planned looks used up (round 3 of 3): stop, decided or not.
+    last = AUTO3.grow({0, 1}).grow({0, 1})
+    assert last.rounds == 3 == last.looks and next_round(last, results, judged) is None
+    # Members at --max-seeds do not grow; when no contender can, the study stops.
+    capped = TradeoffPlan.from_dict(AUTO3.to_dict() | {"member_seeds": [5, 5, 3]})
+    assert capped.grow({0, 1}).member_seeds == (5, 5, 3) and next_round(capped, results, judged) is None
+    # A fixed plan has no schedule.
+    assert next_round(PLAN3, results, verdict(PLAN3, results)) is None
+
+
+def test_alpha_is_spent_evenly_over_the_planned_looks() -> None:
+    results = _auto_results(SEPARATES_C4)
+    once = verdict(AUTO3, results, 0.9)
+    looked = verdict(AUTO3, results, 0.9, looks=3)
+    assert looked.method == (
+        "paired Student-t intervals, Bonferroni-corrected over the 3 pairs of 3 members, "
+        "alpha spent evenly over 3 planned looks, 90%"
+    )
+    assert looked.reading.endswith(f"({looked.method}).") and looked.confidence == 0.9
+    for got, rival in zip(looked.comparisons, (SEPARATES_C4[1], SEPARATES_C4[2]), strict=True):
+        test = stats.ttest_rel([100 * e for e in rival.values()], [100 * e for e in SEPARATES_C4[0].values()])
+        low, high = test.confidence_interval(1 - 0.1 / (3 * 3))
+        assert (got.ci_low, got.ci_high) == (pytest.approx(low), pytest.approx(high))
+        assert got.p_value == pytest.approx(min(1.0, 9 * test.pvalue))
+    wider = [c.ci_high - c.ci_low for c in looked.comparisons]
+    assert all(w > c.ci_high - c.ci_low for w, c in zip(wider, once.comparisons, strict=True))
+    with pytest.raises(ValueError, match="looks"):
+        verdict(AUTO3, results, 0.9, looks=0)
+
+
 # --------------------------------------------------------------------------------------------- end to end
 
 
@@ -492,6 +609,72 @@ def test_study_trains_every_member_for_every_seed_survives_a_kill_and_grows(tmp_
 
 
 @pytest.mark.ray
+def test_adaptive_study_grows_only_the_contenders_and_resumes_its_schedule_after_a_kill(
+    tmp_path: Path,
+) -> None:
+    run_dir = tmp_path / "auto"
+    argv = [NAS, "tradeoff", *TINY_FLAGS, "--cardinalities", "1,2,4", "--match", "flops", "--seeds", "auto"]
+    argv += ["--min-seeds", "2", "--max-seeds", "3", "--epochs", "1", *FAST, "--run-dir", str(run_dir)]
+    study = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 300
+    while _finished_rows(run_dir) < 6 and time.monotonic() < deadline and study.poll() is None:
+        time.sleep(0.2)
+    if study.poll() is None:
+        os.killpg(study.pid, signal.SIGKILL)  # round 1 trained: kill it between rounds or early in round 2
+    study.wait(timeout=60)
+    finished_before = {
+        int(n) for n in pd.read_csv(run_dir / "trials.csv").query("state == 'COMPLETE'")["number"]
+    }
+    assert len(finished_before) >= 6
+
+    resumed = nas("tradeoff", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    assert not _trained(run_dir)[-1] & finished_before  # nothing finished before the kill was retrained
+    plan = TradeoffPlan.load(RunDirectory(run_dir))
+    assert plan.adaptive and (plan.min_seeds, plan.max_seeds, plan.looks) == (2, 3, 2)
+
+    # The rule, replayed on the trials: round 1 is every member at seeds 0 and 1; after it, exactly the
+    # members not separated from the best (at 95% over 3 pairs and 2 looks) get seed 2, and then it stops.
+    table = pd.read_csv(run_dir / "trials.csv")
+    first = plan.adaptive_seeds(2, 3, 0.95)
+    round1 = member_results(first, table)
+    judged = verdict(first, round1, 0.95, looks=2)
+    grown = next_round(first, round1, judged)
+    expected = first if grown is None else grown
+    assert plan.member_seeds == expected.member_seeds and plan.rounds == expected.rounds
+    if grown is not None:
+        assert plan.member_seeds == tuple(3 if i in contenders(round1, judged) else 2 for i in range(3))
+        assert f"round 2: best {verdict(plan, member_results(plan, table), 0.95, 2).best.label}" in (
+            resumed.stderr
+        )
+    assert "stopping" in resumed.stderr
+    done = table[table["state"] == "COMPLETE"]
+    names = [m.arch.name for m in plan.members]
+    assert sorted(zip(done["name"], done["seed"], strict=True)) == sorted(
+        (names[i], s) for i, n in enumerate(plan.member_seeds) for s in range(n)
+    )
+    rows = [line.split() for line in resumed.stdout.splitlines() if line.startswith("C=")]
+    assert [r[-2] for r in rows] == [f"{n}/{n}" for n in plan.member_seeds]
+    assert "alpha spent evenly over 2 planned looks" in resumed.stdout
+
+    # Resumed again when finished: nothing trains, and the JSON records the schedule.
+    again = nas("tradeoff", "--resume", str(run_dir), "--json")
+    assert again.returncode == 0, again.stderr
+    outcome = json.loads(again.stdout)
+    assert (outcome["seeds"], outcome["min_seeds"], outcome["max_seeds"]) == ("auto", 2, 3)
+    assert outcome["rounds"] == plan.rounds
+    assert [(r["seeds"], r["planned_seeds"]) for r in outcome["rows"]] == [(n, n) for n in plan.member_seeds]
+    assert outcome["method"].endswith("alpha spent evenly over 2 planned looks, 95%")
+    assert sum(outcome["trials"].values()) == len(table)
+    refused = nas("tradeoff", "--resume", str(run_dir), "--seeds", "4")
+    assert refused.returncode == 2 and "--seeds: got 4; allowed: nothing for a study started with" in (
+        refused.stderr
+    )
+
+
+@pytest.mark.ray
 def test_spending_plan_from_a_space_file_on_a_ray_head_node(
     tmp_path: Path, ray_head: tuple[str, dict[str, str]], tiny_space: Callable[..., Path]
 ) -> None:
@@ -524,6 +707,21 @@ def test_spending_plan_from_a_space_file_on_a_ray_head_node(
     ("extra", "message"),
     [
         (["--seeds", "0"], "--seeds: got 0; allowed: an integer >= 1"),
+        (["--seeds", "many"], "--seeds: got 'many'; allowed: an integer >= 1, or auto"),
+        (
+            ["--seeds", "auto", "--min-seeds", "1"],
+            "--min-seeds: got 1; allowed: an integer >= 2 (two seeds give the first interval)",
+        ),
+        (
+            ["--seeds", "auto", "--min-seeds", "4", "--max-seeds", "3"],
+            "--max-seeds: got 3; allowed: an integer >= --min-seeds (4)",
+        ),
+        (
+            ["--seeds", "auto", "--max-seeds", "2"],
+            "--max-seeds: got 2; allowed: an integer >= --min-seeds (3)",
+        ),
+        (["--min-seeds", "3"], "--min-seeds: got '3'; allowed: only with --seeds auto"),
+        (["--seeds", "4", "--max-seeds", "6"], "--max-seeds: got '6'; allowed: only with --seeds auto"),
         (["--confidence", "1"], "--confidence: got '1'; allowed: a number strictly between 0 and 1"),
         (["--confidence", "95%"], "--confidence: got '95%'; allowed: a number strictly between 0 and 1"),
         (["--confidence", "nan"], "--confidence: got 'nan'; allowed: a number strictly between 0 and 1"),

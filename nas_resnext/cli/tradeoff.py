@@ -65,6 +65,9 @@ examples:
   nas-resnext tradeoff search_spaces/digits_demo.yaml --width 16 -C 1 -d 8 --cardinalities 1,2,4,8
   nas-resnext tradeoff --resume runs/tradeoff-X-11-1x16d-w16      # continue after a kill or Ctrl-C
   nas-resnext tradeoff --resume runs/tradeoff-X-11-1x16d-w16 --seeds 4   # ... or add seeds
+  # add seeds only where the answer is not decided yet: 3 each, then one more per round for the contenders
+  nas-resnext tradeoff --depths 1,1,1 --width 16 --stem-width 16 -C 1 -d 16 --cardinalities 1,4,16 \
+      --match flops --seeds auto --min-seeds 3 --max-seeds 8 --epochs 3 --batch-size 32 --lr 0.05
   nas-resnext tradeoff --resume runs/tradeoff-X-11-1x16d-w16 --retries 4  # more tries after transient faults
   # the paper's Table 2: vary C on ResNet-50, solve d to keep params equal
   nas-resnext tradeoff --plan --preset resnet50 --cardinalities 1,2,4,8,32
@@ -77,8 +80,12 @@ examples:
   nas-resnext tradeoff --plan --preset resnet50 --target 2x --match flops
 """
 
-# results.DEFAULT_CONFIDENCE, restated so that parsing the command line does not import scipy and pandas
+# results.DEFAULT_CONFIDENCE and plan.DEFAULT_MIN_SEEDS/MAX_SEEDS, restated so that parsing the command line
+# does not import scipy and pandas
 DEFAULT_CONFIDENCE = 0.95
+DEFAULT_MIN_SEEDS = 3
+DEFAULT_MAX_SEEDS = 8
+AUTO = "auto"
 
 _VALUE_FLAGS = {
     "cardinality": "cardinalities",
@@ -127,9 +134,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     family.add_argument(
         "--seeds",
-        type=int,
+        metavar="N|auto",
+        help="train every member with N seeds: --seed, --seed+1, .. (default 2); auto: --min-seeds each, "
+        "then, round by round, one more seed for each member not yet separated from the best, until the "
+        "best is separated from every rival or the contenders reach --max-seeds (alpha spent evenly over "
+        "the max - min + 1 planned looks)",
+    )
+    family.add_argument(
+        "--min-seeds",
         metavar="N",
-        help="train every member with N seeds: --seed, --seed+1, .. (default 2)",
+        help=f"with --seeds auto: seeds every member gets first (default {DEFAULT_MIN_SEEDS}, at least 2)",
+    )
+    family.add_argument(
+        "--max-seeds",
+        metavar="N",
+        help=f"with --seeds auto: most seeds any member gets (default {DEFAULT_MAX_SEEDS}, >= --min-seeds)",
     )
     family.add_argument(
         "--confidence",
@@ -273,6 +292,37 @@ def _tolerance(args: argparse.Namespace) -> float:
     return tolerance
 
 
+def _integer(flag: str, text: str, allowed: str, least: int) -> int:
+    """``text`` as an integer >= ``least``; a ConfigError naming ``flag`` otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(flag, text, allowed) from None
+    if value < least:
+        raise ConfigError(flag, value, allowed)
+    return value
+
+
+def _seeds(args: argparse.Namespace) -> tuple[int, int | None, int | None]:
+    """(seeds, min_seeds, max_seeds) of a new study: min and max are None unless ``--seeds auto``."""
+    if args.seeds is None or args.seeds.strip().lower() != AUTO:
+        for flag in ("min_seeds", "max_seeds"):
+            if getattr(args, flag) is not None:
+                raise ConfigError(flag_name(flag), getattr(args, flag), "only with --seeds auto")
+        if args.seeds is None:
+            return 2, None, None
+        return _integer("--seeds", args.seeds, "an integer >= 1, or auto", 1), None, None
+    low, high = DEFAULT_MIN_SEEDS, DEFAULT_MAX_SEEDS
+    if args.min_seeds is not None:
+        allowed = "an integer >= 2 (two seeds give the first interval)"
+        low = _integer("--min-seeds", args.min_seeds, allowed, 2)
+    if args.max_seeds is not None:
+        high = _integer("--max-seeds", args.max_seeds, f"an integer >= --min-seeds ({low})", low)
+    # A --min-seeds above the default maximum, alone, asks for that many seeds and no more.
+    high = max(high, low)
+    return low, low, high
+
+
 def _confidence(args: argparse.Namespace) -> float:
     """``--confidence`` as a probability strictly between 0 and 1."""
     if args.confidence is None:
@@ -313,13 +363,16 @@ def _refuse_unreachable(
 def _reject_training_only(args: argparse.Namespace) -> None:
     given = [
         name
-        for name in ("run_dir", "seeds", "confidence", *EXECUTION_FIELDS)
+        for name in ("run_dir", "seeds", "min_seeds", "max_seeds", "confidence", *EXECUTION_FIELDS)
         if getattr(args, name) is not None
     ]
     given += training_flags_given(args)
     if given:
         name = given[0]
-        raise ConfigError(flag_name(name), getattr(args, name), "nothing with --plan (it trains nothing)")
+        value = getattr(args, name)
+        if name in ("seeds", "min_seeds", "max_seeds") and value.strip().isdigit():
+            value = int(value)  # shown as the number it is, as an integer flag is
+        raise ConfigError(flag_name(name), value, "nothing with --plan (it trains nothing)")
 
 
 # -- the reference and its data --------------------------------------------------------------------------
@@ -377,9 +430,7 @@ def _train(args: argparse.Namespace) -> int:
     from nas_resnext.tradeoff.runner import create_tradeoff_run
 
     check_execution(args)
-    seeds = 2 if args.seeds is None else args.seeds
-    if seeds < 1:
-        raise ConfigError("--seeds", seeds, "an integer >= 1")
+    seeds, min_seeds, max_seeds = _seeds(args)
     tolerance = _tolerance(args)
     confidence = _confidence(args)
     reference, settings, dataset, data_dir = _reference_and_data(args)
@@ -394,6 +445,8 @@ def _train(args: argparse.Namespace) -> int:
         )
         prefix = "tradeoff"
     _refuse_unreachable(args, plan, varied, tolerance)
+    if min_seeds is not None and max_seeds is not None:
+        plan = plan.adaptive_seeds(min_seeds, max_seeds, confidence)
     name = f"{prefix}-{reference.name}"
     path = Path(args.run_dir or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
     RunDirectory.check_new(path)
@@ -423,10 +476,21 @@ def _resume(args: argparse.Namespace) -> int:
     from nas_resnext.rundir import RunDirectory
 
     check_execution(args)
-    confidence = _confidence(args)
+    # Not given: an adaptive study is read at the confidence its schedule was decided at.
+    confidence = _confidence(args) if args.confidence is not None else None
     fixed = [
         n
-        for n in ("run_dir", "preset", "target", "tolerance", "dataset", "data_dir", *_FLAG_OF_AXES)
+        for n in (
+            "run_dir",
+            "preset",
+            "target",
+            "tolerance",
+            "min_seeds",
+            "max_seeds",
+            "dataset",
+            "data_dir",
+            *_FLAG_OF_AXES,
+        )
         if getattr(args, n)
     ]
     fixed += training_flags_given(args)
@@ -438,9 +502,13 @@ def _resume(args: argparse.Namespace) -> int:
             value,
             "only --seeds, --confidence and execution flags with --resume (the study keeps its plan)",
         )
+    seeds = None
+    if args.seeds is not None:
+        allowed = "an integer >= 1 with --resume (--seeds auto is chosen when a study starts)"
+        seeds = _integer("--seeds", args.seeds, allowed, 1)
     return resume_and_print(
         RunDirectory(Path(args.resume)),
-        args.seeds,
+        seeds,
         execution_flags(args),
         as_json=args.json,
         quiet=args.quiet,
@@ -455,11 +523,13 @@ def resume_and_print(
     *,
     as_json: bool,
     quiet: bool,
-    confidence: float = DEFAULT_CONFIDENCE,
+    confidence: float | None = None,
 ) -> int:
     """Continue the trade-off study in ``run`` (``seeds``: grow it to that many seeds) with the execution
-    options given, and print its outcome: ``tradeoff --resume`` and ``search --resume`` on a study. The
-    study is held from the start (one in use is refused); nothing is written before the cluster is checked."""
+    options given, and print its outcome: ``tradeoff --resume`` and ``search --resume`` on a study. An
+    adaptive study goes on with its schedule. ``confidence`` None: the study's own (an adaptive study's), or
+    the default. The study is held from the start (one in use is refused); nothing is written before the
+    cluster is checked."""
     from nas_resnext.rundir import RunDirectory
     from nas_resnext.search.environment import check_cluster
     from nas_resnext.tradeoff import TradeoffPlan
@@ -475,8 +545,10 @@ def resume_and_print(
             raise flag_error(error) from None
         options = options_for_this_start(options, execution)
         check_cluster(options)
-        if plan.seeds != TradeoffPlan.load(run).seeds:  # grown by --seeds
+        if plan != TradeoffPlan.load(run):  # grown by --seeds
             plan.save(run)
+        if confidence is None:
+            confidence = plan.confidence or DEFAULT_CONFIDENCE
         return train_and_print(run, plan, space, options, as_json=as_json, quiet=quiet, confidence=confidence)
 
 
@@ -493,16 +565,18 @@ def train_and_print(
     quiet: bool,
     confidence: float = DEFAULT_CONFIDENCE,
 ) -> int:
-    """Train the study (progress on stderr unless ``quiet`` or ``as_json``), write its report and print the
-    outcome, read at ``confidence``; the exit code is 130 when it was interrupted."""
+    """Train the study (progress on stderr unless ``quiet`` or ``as_json``; an adaptive one round by round),
+    write its report and print the outcome, read at ``confidence`` (alpha spent over an adaptive study's
+    planned looks); the exit code is 130 when it was interrupted."""
     from nas_resnext.tradeoff.results import mean_interval, verdict
     from nas_resnext.tradeoff.runner import run_tradeoff
 
     stream = None if (quiet or as_json) else sys.stderr
     outcome = run_tradeoff(run, plan, space, options, stream=stream)  # saves the options it ran with
+    plan = outcome.plan  # an adaptive plan as its schedule left it
     report = write_run_report(run.path, "tradeoff")
     search = outcome.search
-    judged = verdict(plan, outcome.results, confidence)
+    judged = verdict(plan, outcome.results, confidence, plan.looks)
     rows = [r.to_row() | {"val_error_interval": mean_interval(r, confidence)} for r in outcome.results]
     if as_json:
         print_json(
@@ -514,6 +588,10 @@ def train_and_print(
                 "method": judged.method,
                 "comparisons": [c.to_dict() for c in judged.comparisons],
                 "study": plan.describe(),
+                "seeds": AUTO if plan.adaptive else plan.seeds,
+                "min_seeds": plan.min_seeds,
+                "max_seeds": plan.max_seeds,
+                "rounds": plan.rounds if plan.adaptive else None,
                 "match": plan.match,
                 "target": plan.target_count,
                 "trials": search.counts(),
@@ -554,6 +632,11 @@ def print_results(
 
     print(plan.describe())
     seeds = ", ".join(map(str, plan.seed_values))
+    if plan.adaptive:
+        seeds += (
+            f" (--seeds auto: {plan.min_seeds} to {plan.max_seeds} per member, "
+            f"{plan.rounds} round{'s' if plan.rounds > 1 else ''})"
+        )
     print(f"  on {space.dataset}, {space.training.epochs} epochs each, seeds {seeds}")
     rows = []
     for r in results:
@@ -576,7 +659,7 @@ def print_results(
                 gflops_text(r.flops),
                 f"{r.latency_ms:.2f}" if r.latency_ms is not None else "-",
                 error,
-                f"{r.seeds}/{plan.seeds}",
+                f"{r.seeds}/{r.planned}",
                 r.epochs,
             ]
         )

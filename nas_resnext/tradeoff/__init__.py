@@ -1,7 +1,14 @@
 """Trade-off studies: train an iso-complexity family (or a spending plan) over seeds and read the result."""
 
 from nas_resnext.tradeoff.plan import PlanSampler, TradeoffPlan
-from nas_resnext.tradeoff.results import Comparison, MemberResult, compare, member_results, reading
+from nas_resnext.tradeoff.results import (
+    Comparison,
+    MemberResult,
+    compare,
+    contenders,
+    member_results,
+    reading,
+)
 
 __all__ = [
     "Comparison",
@@ -9,6 +16,7 @@ __all__ = [
     "PlanSampler",
     "TradeoffPlan",
     "compare",
+    "contenders",
     "member_results",
     "reading",
 ]

@@ -1,14 +1,16 @@
 """A trade-off study's plan: the members of an iso-complexity family (or a spending plan) and the seeds.
 
-The plan is what ``nas-resnext tradeoff`` trains: every member for every seed, under identical settings.
+The plan is what ``nas-resnext tradeoff`` trains: every member for each of its planned seeds, under identical
+settings. A fixed plan gives every member the same seeds; an adaptive one (``--seeds auto``) starts every
+member at ``min_seeds`` and grows only the contenders, round by round (see ``grow``), up to ``max_seeds``.
 It is stored in the run directory (``RunDirectory.write_plan``), beside a design space that spans the
 members (so the run is also an ordinary run directory: ``report`` and ``--resume`` read it like a search's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from nas_resnext.architecture import Architecture
@@ -41,12 +43,22 @@ def value_label(axis: str, value: Any) -> str:
     return str(value) if axis == SPENDING else value_text(axis, value)
 
 
+DEFAULT_MIN_SEEDS = 3
+DEFAULT_MAX_SEEDS = 8
+
+
 @dataclass(frozen=True)
 class TradeoffPlan:
     """Members to train (in the order shown) and how many seeds each gets.
 
     ``axis`` is the varied axis of an iso-complexity family, or ``"spending"`` for the paper's Table 4
     question (the reference, then the reference grown to the target along each axis alone).
+
+    ``member_seeds`` holds each member's planned seed count (member i trains seed indices
+    0..member_seeds[i]-1, seed index k with training seed ``base_seed + k`` for every member, so seeds
+    pair); left empty, every member gets ``seeds``. ``seeds`` is always the largest planned count. An
+    adaptive plan (``--seeds auto``) has ``min_seeds`` and ``max_seeds``, the ``confidence`` its schedule is
+    decided at, and ``rounds``: the rounds planned so far (round 1 is every member at ``min_seeds``).
     """
 
     reference: Architecture
@@ -57,12 +69,36 @@ class TradeoffPlan:
     members: tuple[FamilyMember, ...]
     seeds: int = 1
     base_seed: int = 0
+    member_seeds: tuple[int, ...] = ()
+    min_seeds: int | None = None
+    max_seeds: int | None = None
+    confidence: float | None = None
+    rounds: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
-            raise ConfigError("--seeds", self.seeds, "an integer >= 1")
         if not self.members:
             raise ConfigError("members", [], "at least one member")
+        if self.member_seeds:
+            counts = tuple(self.member_seeds)
+            if len(counts) != len(self.members) or not all(_count(n, 1) for n in counts):
+                raise ConfigError("member_seeds", list(counts), "an integer >= 1 per member")
+            # Frozen: normalised once here, so a plan read back compares equal to the one written.
+            object.__setattr__(self, "member_seeds", counts)
+            object.__setattr__(self, "seeds", max(counts))
+        elif not _count(self.seeds, 1):
+            raise ConfigError("--seeds", self.seeds, "an integer >= 1")
+        else:
+            object.__setattr__(self, "member_seeds", (self.seeds,) * len(self.members))
+        if (self.min_seeds is None) != (self.max_seeds is None):
+            raise ConfigError("max_seeds", self.max_seeds, "both min_seeds and max_seeds, or neither")
+        if self.min_seeds is not None:
+            if not _count(self.min_seeds, 2):
+                raise ConfigError("--min-seeds", self.min_seeds, "an integer >= 2")
+            if not _count(self.max_seeds, self.min_seeds):
+                allowed = f"an integer >= --min-seeds ({self.min_seeds})"
+                raise ConfigError("--max-seeds", self.max_seeds, allowed)
+            if self.confidence is None or not 0 < self.confidence < 1:
+                raise ConfigError("confidence", self.confidence, "a number strictly between 0 and 1")
 
     # -- building ----------------------------------------------------------------------------------------
 
@@ -91,6 +127,21 @@ class TradeoffPlan:
             base_seed,
         )
 
+    def adaptive_seeds(
+        self, min_seeds: int = DEFAULT_MIN_SEEDS, max_seeds: int = DEFAULT_MAX_SEEDS, confidence: float = 0.95
+    ) -> TradeoffPlan:
+        """The same members on the adaptive schedule: every member at ``min_seeds`` (round 1), grown up to
+        ``max_seeds`` while the verdict at ``confidence`` is not decided."""
+        return replace(
+            self,
+            seeds=min_seeds,
+            member_seeds=(min_seeds,) * len(self.members),
+            min_seeds=min_seeds,
+            max_seeds=max_seeds,
+            confidence=confidence,
+            rounds=1,
+        )
+
     @classmethod
     def spending(
         cls,
@@ -111,11 +162,45 @@ class TradeoffPlan:
 
     @property
     def seed_values(self) -> tuple[int, ...]:
+        """Every training seed some member is planned to train with."""
         return tuple(range(self.base_seed, self.base_seed + self.seeds))
 
     @property
     def trials(self) -> int:
-        return len(self.members) * self.seeds
+        return sum(self.member_seeds)
+
+    @property
+    def adaptive(self) -> bool:
+        """Seeds grow round by round until the verdict is decided (``--seeds auto``)."""
+        return self.min_seeds is not None
+
+    @property
+    def looks(self) -> int:
+        """How many verdicts the schedule may act on: ``max - min + 1`` rounds when adaptive, else 1."""
+        if self.max_seeds is None or self.min_seeds is None:
+            return 1
+        return self.max_seeds - self.min_seeds + 1
+
+    def seeds_text(self) -> str:
+        """The seeds in words: ``3 seeds each (0, 1, 2)``; adaptive: ``2 to 3 seeds per member (...)``."""
+        values = ", ".join(map(str, self.seed_values))
+        if len(set(self.member_seeds)) == 1 and not self.adaptive:
+            return f"{self.seeds} seed{'s' if self.seeds > 1 else ''} each ({values})"
+        low, high = min(self.member_seeds), max(self.member_seeds)
+        counts = f"{low} to {high}" if low != high else str(high)
+        auto = ""
+        if self.adaptive:
+            auto = f"; --seeds auto, {self.min_seeds} to {self.max_seeds}, round {self.rounds}"
+        return f"{counts} seeds per member ({values}{auto})"
+
+    def grow(self, contenders: Collection[int]) -> TradeoffPlan:
+        """The next round: one more seed for each of ``contenders`` (member indices) below ``max_seeds``."""
+        if self.max_seeds is None:
+            raise ValueError("only an adaptive plan grows by rounds")
+        counts = tuple(
+            n + 1 if i in contenders and n < self.max_seeds else n for i, n in enumerate(self.member_seeds)
+        )
+        return replace(self, member_seeds=counts, rounds=self.rounds + 1)
 
     @property
     def target_count(self) -> int:
@@ -163,6 +248,17 @@ class TradeoffPlan:
             "target_count": self.target_count,
             "seeds": self.seeds,
             "base_seed": self.base_seed,
+            "member_seeds": list(self.member_seeds),
+            **(
+                {
+                    "min_seeds": self.min_seeds,
+                    "max_seeds": self.max_seeds,
+                    "confidence": self.confidence,
+                    "rounds": self.rounds,
+                }
+                if self.adaptive
+                else {}
+            ),
             "members": [
                 {
                     "label": self.label(i),
@@ -197,6 +293,12 @@ class TradeoffPlan:
                 members=tuple(members),
                 seeds=int(data.get("seeds", 1)),
                 base_seed=int(data.get("base_seed", 0)),
+                # Plans written before per-member counts give every member ``seeds``.
+                member_seeds=tuple(int(n) for n in data.get("member_seeds", ())),
+                min_seeds=_optional_int(data.get("min_seeds")),
+                max_seeds=_optional_int(data.get("max_seeds")),
+                confidence=float(data["confidence"]) if data.get("confidence") is not None else None,
+                rounds=int(data.get("rounds", 0)),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ConfigError(
@@ -213,17 +315,8 @@ class TradeoffPlan:
         return cls.from_dict(run.read_plan(), str(run.plan_file))
 
     def with_seeds(self, seeds: int) -> TradeoffPlan:
-        """The same plan with ``seeds`` seeds (more seeds extend a finished study)."""
-        return TradeoffPlan(
-            self.reference,
-            self.axis,
-            self.solve,
-            self.match,
-            self.target,
-            self.members,
-            seeds,
-            self.base_seed,
-        )
+        """The same plan with ``seeds`` seeds for every member (more seeds extend a finished study)."""
+        return replace(self, seeds=seeds, member_seeds=(seeds,) * len(self.members))
 
     # -- the run directory's design space --------------------------------------------------------------
 
@@ -282,6 +375,14 @@ class TradeoffPlan:
         )
 
 
+def _count(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 class PlanSampler:
     """The plan as Optuna parameters: a member index and a seed index per trial, all queued up front.
 
@@ -315,7 +416,8 @@ class PlanSampler:
         return None
 
     def queue(self, study: Any) -> int:
-        """Queue every (member, seed) the study has not run or queued yet; returns how many were queued.
+        """Queue every planned (member, seed) the study has not run or queued yet (member i: seed indices
+        below ``member_seeds[i]``); returns how many were queued.
 
         Members go round seed by seed, so a study stopped half-way has every member at the first seeds.
         """
@@ -336,8 +438,8 @@ class PlanSampler:
                 present.add((int(params[MEMBER_PARAM]), int(params[SEED_PARAM])))
         queued = 0
         for seed_index in range(self.plan.seeds):
-            for member in range(len(self.plan.members)):
-                if (member, seed_index) not in present:
+            for member, planned in enumerate(self.plan.member_seeds):
+                if seed_index < planned and (member, seed_index) not in present:
                     study.enqueue_trial({MEMBER_PARAM: member, SEED_PARAM: seed_index})
                     queued += 1
         return queued

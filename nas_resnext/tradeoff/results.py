@@ -3,7 +3,8 @@
 Pure: reads the plan and the run's trials table (``trials.csv`` columns), computes, never plots or prints.
 Errors are validation error = 1 - validation accuracy, as fractions; comparisons and the reading speak in
 points (%). Intervals are Student-t (paired over common seeds) or Welch, at a stated confidence, with a
-Bonferroni correction over every pair of members when a family has more than two.
+Bonferroni correction over every pair of members when a family has more than two, and over the planned
+looks of an adaptive study (``--seeds auto``), which reads the verdict after every round.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class MemberResult:
     epochs: int  # epochs trained by the completed trials (0 when none completed)
     failures: tuple[str, ...]  # messages of failed or stopped trials
     pending: int  # seeds not run yet (an interrupted study)
+    planned: int = 0  # seeds planned for this member (``TradeoffPlan.member_seeds``)
 
     @property
     def seeds(self) -> int:
@@ -75,6 +77,7 @@ class MemberResult:
             "val_error_std": self.val_error_std,
             "val_errors": {str(seed): error for seed, error in sorted(self.errors.items())},
             "seeds": self.seeds,
+            "planned_seeds": self.planned,
             "epochs": self.epochs,
             "failures": list(self.failures),
         }
@@ -93,7 +96,8 @@ def member_results(plan: TradeoffPlan, table: pd.DataFrame) -> list[MemberResult
         failures: list[str] = []
         latencies: list[float] = []
         epochs = 0
-        for seed in plan.seed_values:
+        planned = plan.member_seeds[index]
+        for seed in plan.seed_values[:planned]:
             runs = mine[pd.to_numeric(mine["seed"], errors="coerce") == seed]
             complete = runs[(runs["state"] == "COMPLETE") & runs["val_accuracy"].notna()]
             if len(complete):
@@ -126,7 +130,8 @@ def member_results(plan: TradeoffPlan, table: pd.DataFrame) -> list[MemberResult
                 errors=errors,
                 epochs=epochs,
                 failures=tuple(failures),
-                pending=max(plan.seeds - done, 0),
+                pending=max(planned - done, 0),
+                planned=planned,
             )
         )
     return results
@@ -359,14 +364,21 @@ class Verdict:
 
 
 def verdict(
-    plan: TradeoffPlan, results: list[MemberResult], confidence: float = DEFAULT_CONFIDENCE
+    plan: TradeoffPlan, results: list[MemberResult], confidence: float = DEFAULT_CONFIDENCE, looks: int = 1
 ) -> Verdict:
     """The best member against each rival, at ``confidence`` for the whole family.
 
     The best is picked from the data, so its comparisons are a data-chosen subset of all pairs of members;
     the Bonferroni correction runs over every pair (k(k-1)/2 for k members with results), which keeps the
-    chance of any false "beats" at most 1 - confidence whichever member turns out best."""
+    chance of any false "beats" at most 1 - confidence whichever member turns out best.
+
+    ``looks``: how many times the study may read its verdict and act on it (an adaptive study stops as soon
+    as one read is decided, which on its own inflates the error rate). Alpha is spent evenly over the looks,
+    a Bonferroni bound over them: each read is at 1 - (1 - confidence) / looks, on top of the correction
+    over pairs, so the chance of any false "beats" at any look stays at most 1 - confidence."""
     check_confidence(confidence)
+    if looks < 1:
+        raise ValueError(f"looks must be >= 1, got {looks}")
     order = ranked(results)
     if len(order) < 2:
         text = f"Not enough results to compare: {len(order)} of {len(results)} members completed a seed."
@@ -386,9 +398,9 @@ def verdict(
             return r.label
 
         where = f"at {plan.target_text()} (matched {plan.match})"
-    comparisons = tuple(compare(best, r, confidence, family) for r in order if r is not best)
+    comparisons = tuple(compare(best, r, confidence, family * looks) for r in order if r is not best)
     decided = all(c.decided and c.better is best for c in comparisons)
-    method = _method(comparisons, confidence, family, len(order))
+    method = _method(comparisons, confidence, family, len(order), looks)
     parts = "; ".join(_versus(c, name) for c in comparisons)
     said = f" ({method})" if any(c.has_interval for c in comparisons) else ""
     if len(comparisons) == 1:
@@ -409,7 +421,32 @@ def _percent(confidence: float) -> str:
     return f"{100 * confidence:.10g}%"
 
 
-def _method(comparisons: tuple[Comparison, ...], confidence: float, family: int, members: int) -> str:
+def contenders(results: list[MemberResult], judged: Verdict) -> tuple[int, ...]:
+    """Members not yet separated from the best, the best included (indices, plan order): the ones another
+    seed can still move. Only the rivals the best beats are out; a member without a completed seed is not
+    separated from anything, so it stays in."""
+    if judged.best is None:
+        return tuple(r.index for r in results)
+    separated = {c.worse.index for c in judged.comparisons if c.decided and c.better is judged.best}
+    return tuple(r.index for r in results if r.index not in separated)
+
+
+def next_round(plan: TradeoffPlan, results: list[MemberResult], judged: Verdict) -> TradeoffPlan | None:
+    """The adaptive schedule's next plan, or None when the study stops.
+
+    It stops when the best is separated from every rival, when the planned looks are used up
+    (``plan.rounds == plan.looks``), or when every contender already has ``max_seeds``; otherwise each
+    contender (see :func:`contenders`) gets one more seed.
+    """
+    if not plan.adaptive or judged.decided or plan.rounds >= plan.looks:
+        return None
+    grown = plan.grow(contenders(results, judged))
+    return grown if grown.member_seeds != plan.member_seeds else None
+
+
+def _method(
+    comparisons: tuple[Comparison, ...], confidence: float, family: int, members: int, looks: int = 1
+) -> str:
     kinds = {("paired Student-t" if c.paired else "Welch") for c in comparisons if c.has_interval}
     if not kinds:
         reasons = sorted({c.no_interval for c in comparisons if c.no_interval})
@@ -417,7 +454,8 @@ def _method(comparisons: tuple[Comparison, ...], confidence: float, family: int,
     kind = " and ".join(sorted(kinds, key=lambda k: k != "paired Student-t"))
     plural = "s" if len(comparisons) > 1 else ""
     corrected = f", Bonferroni-corrected over the {family} pairs of {members} members" if family > 1 else ""
-    return f"{kind} interval{plural}{corrected}, {_percent(confidence)}"
+    spent = f", alpha spent evenly over {looks} planned looks" if looks > 1 else ""
+    return f"{kind} interval{plural}{corrected}{spent}, {_percent(confidence)}"
 
 
 def _versus(c: Comparison, name: Any) -> str:

@@ -1,4 +1,6 @@
-"""Train a trade-off plan through Ray Tune: every member for every seed, in a search-shaped run directory."""
+"""Train a trade-off plan through Ray Tune: every member for every planned seed, in a search-shaped run
+directory; an adaptive plan (``--seeds auto``) round by round, adding seeds only where the verdict needs
+them."""
 
 from __future__ import annotations
 
@@ -15,13 +17,20 @@ from nas_resnext.search.runner import SearchOutcome, run_study
 from nas_resnext.search.study import open_study
 from nas_resnext.space import DesignSpace
 from nas_resnext.tradeoff.plan import PlanSampler, TradeoffPlan
-from nas_resnext.tradeoff.results import MemberResult, member_results, reading
+from nas_resnext.tradeoff.results import (
+    DEFAULT_CONFIDENCE,
+    MemberResult,
+    Verdict,
+    member_results,
+    next_round,
+    verdict,
+)
 
 
 @dataclass
 class TradeoffOutcome:
-    search: SearchOutcome
-    plan: TradeoffPlan
+    search: SearchOutcome  # the last round's, with ``seconds`` over every round of this start
+    plan: TradeoffPlan  # as it stands at the end (an adaptive plan, grown)
     results: list[MemberResult]
     reading: str
 
@@ -39,11 +48,15 @@ def open_tradeoff(
     """Read a trade-off study to continue it, writing nothing: its plan (grown to ``seeds`` seeds if given,
     not saved), space and options.
 
-    A run that is not a trade-off study, or fewer seeds than the study has (seeds are only added), is a
-    ConfigError (naming ``run.flag``, or ``seeds``).
+    A run that is not a trade-off study, fewer seeds than the study has (seeds are only added), or seeds for
+    an adaptive study (its schedule adds them) is a ConfigError (naming ``run.flag``, or ``seeds``).
     """
     run = RunDirectory.open(run.path, run.flag, tradeoff=True)
     plan = TradeoffPlan.load(run)
+    if seeds is not None and plan.adaptive:
+        raise ConfigError(
+            "seeds", seeds, "nothing for a study started with --seeds auto (its schedule adds the seeds)"
+        )
     if seeds is not None and seeds < plan.seeds:
         raise ConfigError("seeds", seeds, f"at least the study's {plan.seeds} seeds (seeds are only added)")
     space, options = run.load_space(), run.load_options()
@@ -57,9 +70,28 @@ def resume_tradeoff(
 ) -> tuple[TradeoffPlan, DesignSpace, RunOptions]:
     """:func:`open_tradeoff`, and a plan grown by ``seeds`` saved (once everything has been read)."""
     plan, space, options = open_tradeoff(run, seeds)
-    if plan.seeds != TradeoffPlan.load(run).seeds:
+    if plan != TradeoffPlan.load(run):
         plan.save(run)
     return plan, space, options
+
+
+def round_line(plan: TradeoffPlan, judged: Verdict, grown: TradeoffPlan | None) -> str:
+    """One progress line after a round: who gets the next seed, or why the study stops."""
+    best = f"best {judged.best.label}" if judged.best is not None else "no member completed a seed"
+    lead = f"round {plan.rounds}: {best}"
+    if judged.decided:
+        return f"{lead}, separated from every rival; stopping"
+    if grown is None:
+        return (
+            f"{lead}, not decided after {plan.rounds} of {plan.looks} planned rounds "
+            f"(--max-seeds {plan.max_seeds}); stopping"
+        )
+    more = [i for i, (a, b) in enumerate(zip(plan.member_seeds, grown.member_seeds, strict=True)) if b > a]
+    labels = ", ".join(plan.label(i) for i in more)
+    seeds = "/".join(map(str, sorted({grown.member_seeds[i] for i in more})))
+    if len(more) == 1:
+        return f"{lead}, not decided yet; 1 contender ({labels}) gets seed {seeds}"
+    return f"{lead}, not decided yet; {len(more)} contenders ({labels}) get seed {seeds}"
 
 
 def run_tradeoff(
@@ -69,12 +101,47 @@ def run_tradeoff(
     options: RunOptions,
     stream: TextIO | None = sys.stderr,
 ) -> TradeoffOutcome:
-    """Train (or finish training) every member of ``plan`` for every seed; identical settings but the seed.
+    """Train (or finish training) every member of ``plan`` for each of its planned seeds; identical settings
+    but the seed.
 
-    Members run round by round (every member at the first seed, then the second, ...). A killed or
-    interrupted study continues with ``--resume``: finished trials are kept, interrupted ones re-run. The
-    run is held while it trains (:meth:`RunDirectory.hold`).
+    Members run round by round (every member at the first seed, then the second, ...). An adaptive plan
+    then reads the verdict (at its own confidence, alpha spent over its looks), gives each contender one
+    more seed, saves the grown plan and trains again, until :func:`next_round` says stop. A killed or
+    interrupted study (an interrupted round stops the schedule) continues with ``--resume``: finished trials
+    are kept, interrupted ones re-run, and the schedule goes on from the saved plan. The run is held while
+    it trains (:meth:`RunDirectory.hold`).
     """
+    if not plan.adaptive:
+        outcome = _train_round(run, plan, space, options, stream)
+        results = member_results(plan, trials_table(outcome.trials))
+        return TradeoffOutcome(outcome, plan, results, verdict(plan, results).reading)
+    # Held across rounds, so no other start can take the study between one round and the next.
+    with run.hold():
+        outcome = _train_round(run, plan, space, options, stream)
+        seconds = outcome.seconds
+        results = member_results(plan, trials_table(outcome.trials))
+        while True:
+            judged = verdict(plan, results, plan.confidence or DEFAULT_CONFIDENCE, plan.looks)
+            grown = None if outcome.interrupted else next_round(plan, results, judged)
+            if stream is not None and not outcome.interrupted:
+                stream.write(round_line(plan, judged, grown) + "\n")
+                stream.flush()
+            if grown is None:
+                break
+            plan = grown
+            plan.save(run)
+            # The options saved by the last round carry its wall time into the next.
+            outcome = _train_round(run, plan, space, outcome.options, stream)
+            seconds += outcome.seconds
+            results = member_results(plan, trials_table(outcome.trials))
+    search = dataclasses.replace(outcome, seconds=seconds)
+    return TradeoffOutcome(search, plan, results, judged.reading)
+
+
+def _train_round(
+    run: RunDirectory, plan: TradeoffPlan, space: DesignSpace, options: RunOptions, stream: TextIO | None
+) -> SearchOutcome:
+    """Every planned (member, seed) of ``plan`` not finished yet, through one ``run_study``."""
     import optuna
 
     started = time.monotonic()
@@ -83,9 +150,4 @@ def run_tradeoff(
     # Every trial is queued up front; the sampler is only a fallback and never decides a member.
     sampler = optuna.samplers.RandomSampler(seed=options.seed)
     study = open_study(run.storage_url, space.name, space.objectives, sampler)
-    outcome = run_study(
-        run, space, options, study, candidates, stream, queue=candidates.queue, started=started
-    )
-    table = trials_table(outcome.trials)
-    results = member_results(plan, table)
-    return TradeoffOutcome(outcome, plan, results, reading(plan, results))
+    return run_study(run, space, options, study, candidates, stream, queue=candidates.queue, started=started)

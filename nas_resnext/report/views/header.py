@@ -64,5 +64,4 @@ def header_info(data: ReportData, run: RunMeta) -> HeaderInfo:
 
 
 def _study_text(plan: TradeoffPlan) -> str:
-    seeds = ", ".join(map(str, plan.seed_values))
-    return f"{plan.describe()}; {plan.seeds} seed{'s' if plan.seeds > 1 else ''} each ({seeds})"
+    return f"{plan.describe()}; {plan.seeds_text()}"

@@ -69,7 +69,7 @@ def study_infos(data: ReportData, confidence: float = DEFAULT_CONFIDENCE) -> tup
 def _study_info(data: ReportData, run: RunMeta, plan: TradeoffPlan, confidence: float) -> StudyInfo:
     part = data.table[data.table["run"] == run.name]
     results = member_results(plan, part)
-    found = verdict(plan, results, confidence=confidence)
+    found = verdict(plan, results, confidence=confidence, looks=plan.looks)  # as the command line reads it
     curves = tuple(
         _member_curve(data.history, plan.label(i), _completed_rows(part, m.arch.name, plan.seed_values))
         for i, m in enumerate(plan.members)
