@@ -6,6 +6,7 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -278,18 +279,26 @@ def _print_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number(
+    flag: str, text: str | None, default: float, allowed: str, accept: Callable[[float], bool]
+) -> float:
+    """``text`` as a float that ``accept`` takes (``default`` when not given); a ConfigError naming ``flag``
+    otherwise (nan is never taken)."""
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(flag, text, allowed) from None
+    if math.isnan(value) or not accept(value):
+        raise ConfigError(flag, text, allowed)
+    return value
+
+
 def _tolerance(args: argparse.Namespace) -> float:
     """``--tolerance`` as a fraction of the target."""
-    if args.tolerance is None:
-        return DEFAULT_TOLERANCE
     allowed = "a number >= 0 (a fraction of the target: 0.1 for 10%)"
-    try:
-        tolerance = float(args.tolerance)
-    except ValueError:
-        raise ConfigError("--tolerance", args.tolerance, allowed) from None
-    if not math.isfinite(tolerance) or tolerance < 0:
-        raise ConfigError("--tolerance", args.tolerance, allowed)
-    return tolerance
+    return _number("--tolerance", args.tolerance, DEFAULT_TOLERANCE, allowed, lambda v: 0 <= v < math.inf)
 
 
 def _integer(flag: str, text: str, allowed: str, least: int) -> int:
@@ -325,16 +334,8 @@ def _seeds(args: argparse.Namespace) -> tuple[int, int | None, int | None]:
 
 def _confidence(args: argparse.Namespace) -> float:
     """``--confidence`` as a probability strictly between 0 and 1."""
-    if args.confidence is None:
-        return DEFAULT_CONFIDENCE
     allowed = "a number strictly between 0 and 1 (0.95 for 95%)"
-    try:
-        confidence = float(args.confidence)
-    except ValueError:
-        raise ConfigError("--confidence", args.confidence, allowed) from None
-    if not 0 < confidence < 1:  # also refuses nan
-        raise ConfigError("--confidence", args.confidence, allowed)
-    return confidence
+    return _number("--confidence", args.confidence, DEFAULT_CONFIDENCE, allowed, lambda v: 0 < v < 1)
 
 
 def _refuse_unreachable(
