@@ -569,15 +569,16 @@ def train_and_print(
     """Train the study (progress on stderr unless ``quiet`` or ``as_json``; an adaptive one round by round),
     write its report and print the outcome, read at ``confidence`` (alpha spent over an adaptive study's
     planned looks); the exit code is 130 when it was interrupted."""
-    from nas_resnext.tradeoff.results import mean_interval, verdict
+    from nas_resnext.tradeoff.results import mean_interval
     from nas_resnext.tradeoff.runner import run_tradeoff
 
     stream = None if (quiet or as_json) else sys.stderr
-    outcome = run_tradeoff(run, plan, space, options, stream=stream)  # saves the options it ran with
+    # The options it ran with are saved by the study loop.
+    outcome = run_tradeoff(run, plan, space, options, stream=stream, confidence=confidence)
     plan = outcome.plan  # an adaptive plan as its schedule left it
     report = write_run_report(run.path, "tradeoff")
     search = outcome.search
-    judged = verdict(plan, outcome.results, confidence, plan.looks)
+    judged = outcome.verdict
     rows = [r.to_row() | {"val_error_interval": mean_interval(r, confidence)} for r in outcome.results]
     if as_json:
         print_json(

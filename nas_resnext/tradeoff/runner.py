@@ -32,7 +32,11 @@ class TradeoffOutcome:
     search: SearchOutcome  # the last round's, with ``seconds`` over every round of this start
     plan: TradeoffPlan  # as it stands at the end (an adaptive plan, grown)
     results: list[MemberResult]
-    reading: str
+    verdict: Verdict  # read at the confidence asked for (alpha spent over an adaptive plan's looks)
+
+    @property
+    def reading(self) -> str:
+        return self.verdict.reading
 
 
 def create_tradeoff_run(
@@ -100,6 +104,7 @@ def run_tradeoff(
     space: DesignSpace,
     options: RunOptions,
     stream: TextIO | None = sys.stderr,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> TradeoffOutcome:
     """Train (or finish training) every member of ``plan`` for each of its planned seeds; identical settings
     but the seed.
@@ -109,12 +114,13 @@ def run_tradeoff(
     more seed, saves the grown plan and trains again, until :func:`next_round` says stop. A killed or
     interrupted study (an interrupted round stops the schedule) continues with ``--resume``: finished trials
     are kept, interrupted ones re-run, and the schedule goes on from the saved plan. The run is held while
-    it trains (:meth:`RunDirectory.hold`).
+    it trains (:meth:`RunDirectory.hold`). The outcome's verdict is read at ``confidence``; an adaptive
+    schedule decides at the confidence it was started with.
     """
     if not plan.adaptive:
         outcome = _train_round(run, plan, space, options, stream)
         results = member_results(plan, trials_table(outcome.trials))
-        return TradeoffOutcome(outcome, plan, results, verdict(plan, results).reading)
+        return TradeoffOutcome(outcome, plan, results, verdict(plan, results, confidence))
     # Held across rounds, so no other start can take the study between one round and the next.
     with run.hold():
         outcome = _train_round(run, plan, space, options, stream)
@@ -135,7 +141,8 @@ def run_tradeoff(
             seconds += outcome.seconds
             results = member_results(plan, trials_table(outcome.trials))
     search = dataclasses.replace(outcome, seconds=seconds)
-    return TradeoffOutcome(search, plan, results, judged.reading)
+    final = judged if judged.confidence == confidence else verdict(plan, results, confidence, plan.looks)
+    return TradeoffOutcome(search, plan, results, final)
 
 
 def _train_round(
