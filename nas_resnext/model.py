@@ -40,39 +40,42 @@ class Bottleneck(nn.Module):
 
 
 class ResNeXt(nn.Module):
-    """Stem, stages of bottleneck blocks, global average pool and a linear classifier."""
+    """Stem, stages of bottleneck blocks, global average pool and a linear classifier.
+
+    Module names follow torchvision's ``ResNet`` (``conv1``, ``bn1``, ``layer1``..``layerN``, ``fc``), so the
+    imagenet template loads torchvision's and timm's ResNet/ResNeXt state dicts as they are.
+    """
 
     def __init__(self, arch: Architecture, zero_init_residual: bool = True) -> None:
         super().__init__()
         self.arch = arch
         stem = stem_shape(arch)
-        stem_layers: list[nn.Module] = [
-            nn.Conv2d(
-                stem.in_channels,
-                stem.out_channels,
-                stem.kernel,
-                stride=stem.stride,
-                padding=stem.padding,
-                bias=False,
-            ),
-            nn.BatchNorm2d(stem.out_channels),
-            nn.ReLU(inplace=True),
-        ]
-        if stem.pool:
-            stem_layers.append(nn.MaxPool2d(3, stride=2, padding=1))
-        self.stem = nn.Sequential(*stem_layers)
+        self.conv1 = nn.Conv2d(
+            stem.in_channels,
+            stem.out_channels,
+            stem.kernel,
+            stride=stem.stride,
+            padding=stem.padding,
+            bias=False,
+        )
+        self.bn1 = nn.BatchNorm2d(stem.out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        # The cifar stem has no pool; an Identity keeps the name without adding state-dict keys.
+        self.maxpool: nn.Module = nn.MaxPool2d(3, stride=2, padding=1) if stem.pool else nn.Identity()
 
         blocks = block_shapes(arch)
-        self.stages = nn.Sequential(
-            *(
-                nn.Sequential(*(Bottleneck(b) for b in blocks if b.stage == stage))
-                for stage in range(len(arch.depths))
-            )
-        )
+        self._stage_names = tuple(f"layer{stage + 1}" for stage in range(len(arch.depths)))
+        for stage, name in enumerate(self._stage_names):
+            self.add_module(name, nn.Sequential(*(Bottleneck(b) for b in blocks if b.stage == stage)))
         head = head_shape(arch)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(head.in_channels, head.num_classes)
         self._init_weights(zero_init_residual)
+
+    @property
+    def stages(self) -> tuple[nn.Sequential, ...]:
+        """The stage modules ``layer1``..``layerN`` in order."""
+        return tuple(getattr(self, name) for name in self._stage_names)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
         for module in self.modules():
@@ -88,8 +91,10 @@ class ResNeXt(nn.Module):
                     nn.init.zeros_(module.bn3.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stages(self.stem(x))
-        return self.fc(torch.flatten(self.pool(x), 1))
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for stage in self.stages:
+            x = stage(x)
+        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 def build_model(arch: Architecture, zero_init_residual: bool = True) -> ResNeXt:

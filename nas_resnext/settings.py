@@ -32,6 +32,7 @@ class TrainSettings:
     seed: int = 0
     device: str = "auto"
     compile: bool = False
+    init: str | None = None  # a state-dict file the weights start from (see nas_resnext.weights)
 
     def __post_init__(self) -> None:
         def check(name: str, ok: bool, allowed: str) -> None:
@@ -71,6 +72,11 @@ class TrainSettings:
         check("seed", is_int(self.seed) and self.seed >= 0, "an integer >= 0")
         check("device", self.device in DEVICES, " | ".join(DEVICES))
         check("compile", isinstance(self.compile, bool), "true | false")
+        check(
+            "init",
+            self.init is None or (isinstance(self.init, str) and bool(self.init.strip())),
+            "a path to a state-dict file (.pt, .pth, .bin, .safetensors) or null",
+        )
 
     def replace(self, **changes: Any) -> TrainSettings:
         """A validated copy; ``None`` values are ignored (an unset CLI flag keeps the file's value)."""

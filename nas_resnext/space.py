@@ -10,7 +10,7 @@ import itertools
 import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -258,7 +258,10 @@ class DesignSpace:
     # -- loading ---------------------------------------------------------------------------------
 
     @classmethod
-    def from_file(cls, path: str | Path) -> DesignSpace:
+    def from_file(cls, path: str | Path, *, check_init: bool = True) -> DesignSpace:
+        """Load and validate the space file ``path``. A relative ``training.init`` is read from the file's
+        folder and stored absolute (run directories keep the resolved space); ``check_init=False`` skips
+        checking that it exists, for reading a finished run whose weights file may have moved."""
         import yaml
 
         path = Path(path)
@@ -271,7 +274,23 @@ class DesignSpace:
             where = f"line {mark.line + 1}" if mark else "the file"
             problem = getattr(exc, "problem", None) or "syntax error"
             raise ConfigError(where, problem, "valid YAML", source=str(path)) from None
-        return cls.from_dict(data, source=str(path), default_name=path.stem)
+        space = cls.from_dict(data, source=str(path), default_name=path.stem)
+        return space._with_init_resolved(path.parent, check_init, source=str(path))
+
+    def _with_init_resolved(self, folder: Path, check: bool, source: str) -> DesignSpace:
+        init = self.training.init
+        if init is None:
+            return self
+        resolved = (folder / Path(init).expanduser()).resolve()
+        if check and not resolved.is_file():
+            raise ConfigError(
+                "training.init",
+                init,
+                "an existing state-dict file (.pt, .pth, .bin, .safetensors); a relative path is read "
+                "from the space file's folder",
+                source=source,
+            )
+        return replace(self, training=self.training.replace(init=str(resolved)))
 
     @classmethod
     def from_dict(cls, data: Any, source: str | None = None, default_name: str = "space") -> DesignSpace:

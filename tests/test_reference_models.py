@@ -100,4 +100,4 @@ def test_cifar_template_block_outputs_are_256_512_1024() -> None:
     model = build_model(get_preset("resnext29_8x64d").architecture())
     outputs = [stage[-1].conv3.out_channels for stage in model.stages]
     assert outputs == [256, 512, 1024]
-    assert model.stem[0].kernel_size == (3, 3) and model.stem[0].out_channels == 64
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.out_channels == 64
