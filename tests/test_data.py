@@ -95,21 +95,44 @@ def digits():
 
 def test_digits_are_the_real_bundled_images_split_and_normalised(digits) -> None:
     assert (digits.in_channels, digits.num_classes, digits.resolution) == (1, 10, 16)
-    assert len(digits.train) + len(digits.val) == 1797
+    assert len(digits.train) + len(digits.val) == 1438  # 359 of the 1,797 are the test split
     assert digits.train.images.shape[1:] == (1, 16, 16)
     assert digits.val.images.dtype == torch.float32 and digits.val.labels.dtype == torch.int64
     counts = torch.bincount(digits.val.labels, minlength=10)
-    assert counts.min() >= 17 and counts.max() <= 19  # 10% of each class of ~180
+    assert counts.min() >= 13 and counts.max() <= 15  # 10% of each class of ~144
     assert abs(digits.train.images.mean().item()) < 1e-4
     assert abs(digits.train.images.std().item() - 1) < 1e-3
-    assert digits.test is None  # the digits set has no official test split
+    assert digits.test is None  # read only on request
     assert digits.architecture_fields() == {"in_channels": 1, "num_classes": 10, "resolution": 16}
 
 
 def test_digits_at_another_resolution() -> None:
     data = load_dataset("digits", resolution=8, settings=TrainSettings(val_fraction=0.5))
     assert data.train.images.shape[-2:] == (8, 8)
-    assert abs(len(data.val) - 1797 / 2) < 10
+    assert abs(len(data.val) - 1438 / 2) < 10
+
+
+def test_the_digits_test_split_is_fixed_disjoint_and_stratified() -> None:
+    from sklearn.datasets import load_digits
+
+    first = load_dataset("digits", settings=TrainSettings(seed=0), include_test=True)
+    other = load_dataset("digits", settings=TrainSettings(seed=7, val_fraction=0.3), include_test=True)
+    assert len(first.test) == 359 and torch.bincount(first.test.labels).tolist() == [
+        int(0.2 * n + 0.5) for n in torch.bincount(torch.as_tensor(load_digits().target)).tolist()
+    ]
+    # The same images whatever the training seed (normalisation differs with the training images).
+    assert torch.equal(first.test.labels, other.test.labels)
+    assert torch.allclose(
+        first.test.images * torch.tensor(first.std).view(1, -1, 1, 1)
+        + torch.tensor(first.mean).view(1, -1, 1, 1),
+        other.test.images * torch.tensor(other.std).view(1, -1, 1, 1)
+        + torch.tensor(other.mean).view(1, -1, 1, 1),
+        atol=1e-5,
+    )
+    # No test image is a training or validation image.
+    seen = torch.cat([first.train.images, first.val.images]).flatten(1)
+    distance = torch.cdist(first.test.images.flatten(1), seen).min(dim=1).values
+    assert len(first.train) + len(first.val) + len(first.test) == 1797 and (distance > 0).all()
 
 
 @pytest.mark.parametrize(("channels", "classes", "resolution"), [(1, 2, 4), (3, 10, 12), (5, 7, 9)])

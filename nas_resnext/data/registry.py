@@ -34,6 +34,7 @@ def load_dataset(
     settings: TrainSettings | None = None,
     *,
     include_test: bool = False,
+    hold_out_validation: bool = True,
     num_samples: int = 1024,
     in_channels: int = 3,
     num_classes: int = 10,
@@ -42,9 +43,11 @@ def load_dataset(
 
     ``settings.val_fraction`` of every class of the training split is held out for validation, chosen by
     ``settings.seed``; the normalisation statistics come from the remaining training images alone. The
-    official test split is read only with ``include_test``. ``num_samples``, ``in_channels`` and
-    ``num_classes`` shape the ``synthetic`` set and are ignored by the others. Bad names, missing or
-    malformed directories raise ConfigError naming the path and the expected layout; nothing is downloaded.
+    official test split is read only with ``include_test``. ``hold_out_validation=False`` keeps every
+    training image for training (a final training; the validation split is then empty). ``num_samples``,
+    ``in_channels`` and ``num_classes`` shape the ``synthetic`` set and are ignored by the others. Bad names,
+    missing or malformed directories raise ConfigError naming the path and the expected layout; nothing is
+    downloaded.
     """
     info = get_dataset(name)
     settings = settings or TrainSettings()
@@ -70,15 +73,26 @@ def load_dataset(
         in_channels=in_channels,
         num_classes=num_classes,
     )
-    return prepare(info.name, READERS[info.name](request), settings, resolution, info.augmentation)
+    decoded = READERS[info.name](request)
+    return prepare(info.name, decoded, settings, resolution, info.augmentation, hold_out_validation)
 
 
 def prepare(
-    name: str, decoded: Decoded, settings: TrainSettings, resolution: int, augmentation: Augmentation
+    name: str,
+    decoded: Decoded,
+    settings: TrainSettings,
+    resolution: int,
+    augmentation: Augmentation,
+    hold_out_validation: bool = True,
 ) -> TrainingData:
-    """Hold out the validation split and normalise every split with the training images' statistics."""
-    train_index, val_index = stratified_split(decoded.train_labels, settings.val_fraction, settings.seed)
-    if len(train_index) == 0 or len(val_index) == 0:
+    """Hold out the validation split (unless told not to) and normalise every split with the training
+    images' statistics."""
+    if hold_out_validation:
+        train_index, val_index = stratified_split(decoded.train_labels, settings.val_fraction, settings.seed)
+    else:
+        train_index = torch.arange(len(decoded.train_labels))
+        val_index = torch.zeros(0, dtype=torch.int64)
+    if len(train_index) == 0 or (hold_out_validation and len(val_index) == 0):
         raise ConfigError(
             "val_fraction",
             settings.val_fraction,
