@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from nas_resnext.complexity import Complexity, count, count_analytic, count_fvcore
     from nas_resnext.data import DATASETS, TrainingData, load_dataset
     from nas_resnext.errors import ConfigError
+    from nas_resnext.export.bundle import ExportResult, export_model, load_model
     from nas_resnext.isocomplexity import FamilyMember, iso_complexity_family, solve_axis, spending_plan
     from nas_resnext.latency import Latency, architecture_latency, measure_latency
     from nas_resnext.model import build_model
@@ -35,6 +36,9 @@ _LAZY_EXPORTS = {
     "TrainingData": "nas_resnext.data.datasets",
     "load_dataset": "nas_resnext.data.registry",
     "ConfigError": "nas_resnext.errors",
+    "ExportResult": "nas_resnext.export.bundle",
+    "export_model": "nas_resnext.export.bundle",
+    "load_model": "nas_resnext.export.bundle",
     "FamilyMember": "nas_resnext.isocomplexity",
     "iso_complexity_family": "nas_resnext.isocomplexity",
     "solve_axis": "nas_resnext.isocomplexity",
@@ -63,6 +67,7 @@ __all__ = [
     "ConfigError",
     "DesignSpace",
     "EpochMetrics",
+    "ExportResult",
     "FamilyMember",
     "Latency",
     "StopTraining",
@@ -74,9 +79,11 @@ __all__ = [
     "count",
     "count_analytic",
     "count_fvcore",
+    "export_model",
     "get_preset",
     "iso_complexity_family",
     "load_dataset",
+    "load_model",
     "measure_latency",
     "solve_axis",
     "spending_plan",

@@ -5,6 +5,9 @@ RUN/run.json      how the run runs: trials, sampler, scheduler, execution option
 RUN/study.db      the Optuna study (SQLite): the run's history
 RUN/ray/          the Ray Tune experiments (one per start or resume)
 RUN/trials.csv    one row per trial, rewritten as trials finish
+RUN/weights/      kept trained weights (--keep-weights): trial_NNNNN.pt, a state dict, and trial_NNNNN.json,
+                  what a user of the weights needs (architecture, preprocessing, metrics, training)
+RUN/retrained/    model directories of final trainings (nas-resnext retrain), unless -o says elsewhere
 RUN/tradeoff.json a trade-off study's plan (members and seeds; only in runs of nas-resnext tradeoff)
 RUN/run.lock      while a search, resume or trade-off study runs: who holds the run (host, process, start)
 
@@ -40,6 +43,9 @@ TRIALS_FILE = "trials.csv"
 RAY_DIR = "ray"
 PLAN_FILE = "tradeoff.json"
 LOCK_FILE = "run.lock"
+WEIGHTS_DIR = "weights"
+RETRAINED_DIR = "retrained"
+KEEP_WEIGHTS = ("front", "all", "none")
 RUN_DIRECTORY_HOLDS = (
     f"a run directory made by nas-resnext search or tradeoff (with {SPACE_FILE}, {RUN_FILE} and {STUDY_FILE})"
 )
@@ -66,6 +72,7 @@ TRIAL_COLUMNS = [
     "error",
     "reused_from",
     "attempt",
+    "start_epoch",
 ]
 # Columns copied from the trial's user attributes as they are: those from width to latency_ms.
 _ATTRIBUTE_COLUMNS = tuple(
@@ -77,6 +84,7 @@ _INTEGER_COLUMNS = (
     "epochs",
     "reused_from",
     "attempt",
+    "start_epoch",
 )
 
 
@@ -101,6 +109,8 @@ class RunOptions:
     reduction_factor: int = 3
     # moasha: order within a front by crowding distance or hypervolume contribution
     selection: str = "crowding"
+    # whose trained weights stay in RUN/weights: the final Pareto front's, every trained trial's, or none
+    keep_weights: str = "front"
     space_file: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
     hardware: str = ""  # where the run ran (driver's view), for the report's header
@@ -157,6 +167,8 @@ class RunDirectory:
     ray_dir = _InRun(RAY_DIR)
     plan_file = _InRun(PLAN_FILE)
     lock_file = _InRun(LOCK_FILE)
+    weights_dir = _InRun(WEIGHTS_DIR)
+    retrained_dir = _InRun(RETRAINED_DIR)
 
     @property
     def storage_url(self) -> str:
@@ -214,8 +226,10 @@ class RunDirectory:
 
     # -- reading and writing ---------------------------------------------------------------------
 
-    def load_space(self) -> DesignSpace:
-        return DesignSpace.from_file(self.space_file)
+    def load_space(self, check_init: bool = False) -> DesignSpace:
+        """The run's resolved space. ``check_init``: a ``training.init`` file that is gone is bad input (for
+        a start that trains); reading a finished run needs no such file."""
+        return DesignSpace.from_file(self.space_file, check_init=check_init)
 
     def load_options(self) -> RunOptions:
         """The stored options; keys this version does not know (or no longer uses) are ignored."""
@@ -254,6 +268,34 @@ class RunDirectory:
         table = trials_table(trials)
         write_text_atomic(self.trials_file, table.to_csv(index=False))
         return table
+
+    def weights_file(self, number: int) -> Path:
+        """Where trial ``number``'s kept weights are (a state dict for ``torch.load(weights_only=True)``)."""
+        return self.weights_dir / f"trial_{number:05d}.pt"
+
+    def weights_info_file(self, number: int) -> Path:
+        """Beside the weights: the architecture, preprocessing, metrics and training of trial ``number``."""
+        return self.weights_dir / f"trial_{number:05d}.json"
+
+    def read_weights_info(self, number: int) -> dict[str, Any] | None:
+        """Trial ``number``'s kept-weights description, or None when its weights are not kept."""
+        if not (self.weights_file(number).is_file() and self.weights_info_file(number).is_file()):
+            return None
+        try:
+            return json.loads(self.weights_info_file(number).read_text())
+        except json.JSONDecodeError as error:
+            raise ConfigError(str(self.weights_info_file(number)), error.msg, "valid JSON") from None
+
+    def kept_weights(self) -> list[int]:
+        """Numbers of the trials whose weights are kept, in order."""
+        if not self.weights_dir.is_dir():
+            return []
+        numbers = []
+        for path in self.weights_dir.glob("trial_*.pt"):
+            number = path.stem.removeprefix("trial_")
+            if number.isdigit() and self.weights_info_file(int(number)).is_file():
+                numbers.append(int(number))
+        return sorted(numbers)
 
     # -- one driver at a time --------------------------------------------------------------------
 
@@ -302,6 +344,8 @@ def trials_table(trials: list[FrozenTrial]) -> pd.DataFrame:
                 **{column: attrs.get(column) for column in ("seconds", "error", "reused_from")},
                 # 1-based; runs older than retries trained each trial once. A reused copy trained nothing.
                 "attempt": attrs.get("attempt", None if "reused_from" in attrs else 1),
+                # 1 for a fresh start, k + 1 for a trial continued from its checkpoint after epoch k
+                "start_epoch": attrs.get("start_epoch", None if "reused_from" in attrs else 1),
             }
         )
     table = pd.DataFrame(rows, columns=TRIAL_COLUMNS)

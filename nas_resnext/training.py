@@ -3,6 +3,10 @@
 ``train_candidate`` never raises for a candidate's own faults: a NaN/inf loss ends it as ``diverged``; out of
 memory and any other exception end it as ``failed`` with the message; a callback asking to stop ends it as
 ``stopped``. Everything measured up to that point is kept in the result.
+
+Training can continue where it stopped: ``on_state`` receives a :class:`TrainingState` (weights, optimiser,
+schedule position and random state) after every epoch, and ``resume=`` takes one back; on CPU the continued
+run ends with exactly the metrics of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -50,8 +54,45 @@ class EpochMetrics:
     lr: float  # the learning rate of the epoch's last step
 
 
+@dataclass
+class TrainingState:
+    """Everything training needs to continue after epoch ``epoch``: the model's and the optimiser's state,
+    the optimiser step (the schedule's position), the random state of torch and of the batch order and
+    augmentation, and the metrics of the epochs so far. Every value loads with ``weights_only=True``."""
+
+    epoch: int  # epochs finished
+    step: int
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    rng: dict[str, Any]  # "torch": CPU state, "cuda": the device's state or None, "batches": the batches'
+    history: list[EpochMetrics]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "rng": self.rng,
+            "history": [asdict(m) for m in self.history],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingState:
+        return cls(
+            epoch=int(data["epoch"]),
+            step=int(data["step"]),
+            model=data["model"],
+            optimizer=data["optimizer"],
+            rng=data["rng"],
+            history=[EpochMetrics(**m) for m in data["history"]],
+        )
+
+
 # Return True (or raise StopTraining) to stop after this epoch.
 EpochCallback = Callable[[EpochMetrics], "bool | None"]
+# Receives the state to continue from after every finished epoch (before the epoch callback).
+StateCallback = Callable[[TrainingState], None]
 # Called for a context manager that is held while the trainer computes (see train_candidate).
 ComputeGuard = Callable[[], AbstractContextManager[Any]]
 
@@ -71,13 +112,17 @@ class TrainResult:
     latency: Latency | None = None
     error: str | None = None
     history: list[EpochMetrics] = field(default_factory=list)
+    start_epoch: int = 1  # k + 1 when training continued from a state saved after epoch k
+    # The trained model in eval mode, on the training device (with ``keep_model=True``).
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.state in ("complete", "stopped")
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f: getattr(self, f) for f in self.__dataclass_fields__ if f not in ("model", "history")}
+        data["history"] = [asdict(m) for m in self.history]
         data["latency"] = self.latency.to_dict() if self.latency else None
         return data
 
@@ -149,10 +194,12 @@ class _ComputeWindows:
             held.__exit__(*error)
 
 
-def _evaluate(
+def evaluate(
     model: nn.Module, split: Split, device: torch.device, between_batches: Callable[[], None] | None = None
 ) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) over a split already on ``device``."""
+    """(mean cross-entropy, accuracy) of ``model`` over ``split``, as the trainer scores every epoch (same
+    batches, precision and memory layout). The model is left in training mode."""
+    split = split.to(device)
     model.eval()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
@@ -192,6 +239,10 @@ def train_candidate(
     latency_batch_size: int = DEFAULT_BATCH_SIZE,
     compute_guard: ComputeGuard | None = None,
     guard_window_seconds: float = GUARD_WINDOW_SECONDS,
+    on_state: StateCallback | None = None,
+    resume: TrainingState | None = None,
+    keep_model: bool = False,
+    validate: bool = True,
 ) -> TrainResult:
     """Train ``arch`` on ``data.train``, score it on ``data.val`` after every epoch, then measure its latency.
 
@@ -205,6 +256,12 @@ def train_candidate(
     alone) is entered around the trainer's compute: set-up, training steps and validation, in windows
     handed back at a step boundary every ``guard_window_seconds``; never around the callback or the final
     latency measurement. Time spent waiting to enter it is left out of ``images_per_second``.
+
+    ``on_state`` receives the state to continue from after every finished epoch; ``resume`` continues from
+    such a state (its epochs are in the result's history; ``start_epoch`` says where this run began).
+    ``keep_model=True`` returns the trained model in ``TrainResult.model``. ``validate=False`` trains on
+    ``data.train`` without scoring any split (a final training, scored once afterwards): the epochs'
+    validation figures are NaN and only the training loss is watched for divergence.
     """
     settings = settings or TrainSettings()
     started = time.perf_counter()
@@ -221,7 +278,14 @@ def train_candidate(
             torch.manual_seed(settings.seed)
             windows = _ComputeWindows(compute_guard, device, guard_window_seconds)
             _run(
-                arch, data, settings, callback, device, result, started, windows, measure, latency_batch_size
+                arch,
+                data,
+                settings,
+                device,
+                result,
+                started,
+                windows,
+                _Hooks(callback, on_state, resume, measure, latency_batch_size, keep_model, validate),
             )
     except Exception as error:  # a candidate's fault must not end the search that runs it
         result.state = "failed"
@@ -233,23 +297,77 @@ def train_candidate(
     return result
 
 
+@dataclass(frozen=True)
+class _Hooks:
+    """What ``train_candidate`` was asked besides the training itself."""
+
+    callback: EpochCallback | None
+    on_state: StateCallback | None
+    resume: TrainingState | None
+    measure: bool
+    latency_batch_size: int
+    keep_model: bool
+    validate: bool
+
+
+def _cpu_copy(state: Any) -> Any:
+    """A copy of a (nested) state dict with every tensor on the CPU, detached from training."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {key: _cpu_copy(value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_cpu_copy(value) for value in state)
+    return state
+
+
+def _rng_state(device: torch.device, batches: DeviceBatches) -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "batches": batches.generator.get_state().cpu(),
+    }
+
+
+def _restore(
+    resume: TrainingState,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: DeviceBatches,
+    device: torch.device,
+    settings: TrainSettings,
+) -> None:
+    if resume.epoch > settings.epochs:
+        raise ValueError(f"the state to resume from finished epoch {resume.epoch} of {settings.epochs}")
+    model.load_state_dict(resume.model)
+    optimizer.load_state_dict(resume.optimizer)
+    torch.set_rng_state(resume.rng["torch"])
+    if device.type == "cuda" and resume.rng.get("cuda") is not None:
+        torch.cuda.set_rng_state(resume.rng["cuda"], device)
+    batches.generator.set_state(resume.rng["batches"])
+
+
 def _run(
     arch: Architecture,
     data: TrainingData,
     settings: TrainSettings,
-    callback: EpochCallback | None,
     device: torch.device,
     result: TrainResult,
     started: float,
     windows: _ComputeWindows,
-    measure: bool,
-    latency_batch_size: int,
+    hooks: _Hooks,
 ) -> None:
+    callback, validate = hooks.callback, hooks.validate
     layout = memory_format(device)
     if uses_fast_path(device):
         torch.backends.cudnn.benchmark = True
     with windows:  # building the model and moving the data to the device are compute too
-        model = build_model(arch).to(device, memory_format=layout)
+        model = build_model(arch)
+        if settings.init and hooks.resume is None:
+            from nas_resnext.weights import initialize_model
+
+            initialize_model(model, settings.init)
+        model = model.to(device, memory_format=layout)
         step_model: nn.Module = torch.compile(model) if settings.compile else model
         optimizer = torch.optim.SGD(
             model.parameters(),
@@ -261,12 +379,25 @@ def _run(
         batches = DeviceBatches(
             data.train, settings.batch_size, device, data.augmentation, settings.seed, layout
         )
-        val = data.val.to(device)
+        val = data.val.to(device) if validate else data.val
+        first_epoch, step = 1, 0
+        if hooks.resume is not None:
+            _restore(hooks.resume, model, optimizer, batches, device, settings)
+            first_epoch, step = hooks.resume.epoch + 1, hooks.resume.step
+            result.history = list(hooks.resume.history)
+            result.start_epoch = first_epoch
+            if result.history:  # what stands if no epoch is left to train
+                last = result.history[-1]
+                result.epochs, result.val_loss, result.val_accuracy = (
+                    last.epoch,
+                    last.val_loss,
+                    last.val_accuracy,
+                )
+                result.train_images_per_second = _median_throughput(result.history)
     steps_per_epoch = len(batches)
-    step = 0
     lr = settings.lr
     result.state = "complete"
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(first_epoch, settings.epochs + 1):
         epoch_start = time.perf_counter()
         waited_before = windows.waited
         with windows:
@@ -290,7 +421,9 @@ def _run(
             train_loss = loss_sum.item() / seen
             # Waiting for the device (another trial's latency measurement) is not training time.
             train_seconds = time.perf_counter() - epoch_start - (windows.waited - waited_before)
-            val_loss, val_accuracy = _evaluate(model, val, device, windows.step_boundary)
+            val_loss, val_accuracy = (
+                evaluate(model, val, device, windows.step_boundary) if validate else (math.nan, math.nan)
+            )
         metrics = EpochMetrics(
             epoch=epoch,
             train_loss=train_loss,
@@ -305,10 +438,21 @@ def _run(
         result.val_loss, result.val_accuracy = val_loss, val_accuracy
         result.train_images_per_second = _median_throughput(result.history)
         result.train_seconds = time.perf_counter() - started
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+        if not (math.isfinite(train_loss) and (math.isfinite(val_loss) or not validate)):
             result.state = "diverged"
             result.error = f"non-finite loss in epoch {epoch} (train {train_loss}, val {val_loss})"
             return
+        if hooks.on_state is not None:
+            hooks.on_state(
+                TrainingState(
+                    epoch=epoch,
+                    step=step,
+                    model=_cpu_copy(model.state_dict()),
+                    optimizer=_cpu_copy(optimizer.state_dict()),
+                    rng=_rng_state(device, batches),
+                    history=list(result.history),
+                )
+            )
         if callback is not None:
             try:
                 stop = callback(metrics)
@@ -317,6 +461,8 @@ def _run(
             if stop:
                 result.state = "stopped"
                 break
-    if measure:
+    if hooks.measure:
         input_shape = (arch.in_channels, arch.resolution, arch.resolution)
-        result.latency = measure_latency(model, input_shape, device, batch_size=latency_batch_size)
+        result.latency = measure_latency(model, input_shape, device, batch_size=hooks.latency_batch_size)
+    if hooks.keep_model:
+        result.model = model.eval()

@@ -139,3 +139,20 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
     except subprocess.TimeoutExpired:  # a graceful Ray shutdown can take long; the test is over
         os.killpg(head.pid, signal.SIGKILL)
         head.wait(timeout=30)
+
+
+def trial_workers(session: int) -> list[int]:
+    """Ray worker processes of the search that leads session ``session`` that are running a trial now."""
+    workers = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            title = (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, ...
+        if int(fields[3]) == session and title.startswith(b"ray::ImplicitFunc.train"):
+            workers.append(int(entry.name))
+    return workers

@@ -30,7 +30,7 @@ def make_trial(trial_id: str) -> Trial:
 
 
 def result(epoch: int, accuracy: float | None, flops: float) -> dict:
-    return {"training_iteration": epoch, "val_accuracy": accuracy, "flops": flops}
+    return {"epoch": epoch, "val_accuracy": accuracy, "flops": flops}
 
 
 class Driver:
@@ -106,9 +106,9 @@ def test_diverged_results_rank_worst(driver: Driver, diverged: float | None) -> 
 
 def test_a_missing_metric_fails_loudly(driver: Driver) -> None:
     with pytest.raises(MissingMetricError, match=r"trial a reported no 'flops'") as caught:
-        driver.report("a", {"training_iteration": 1, "val_accuracy": 0.5})
+        driver.report("a", {"epoch": 1, "val_accuracy": 0.5})
     assert (caught.value.metric, caught.value.trial_id) == ("flops", "a")
-    with pytest.raises(MissingMetricError, match="training_iteration"):
+    with pytest.raises(MissingMetricError, match="epoch"):
         driver.report("b", {"val_accuracy": 0.5, "flops": 1})
 
 
@@ -127,7 +127,7 @@ def test_a_trial_completing_at_a_rung_is_recorded_once(driver: Driver) -> None:
 def test_three_objectives_and_explicit_modes() -> None:
     scheduler = MOASHAScheduler([("top1", "max"), "flops", ("latency_ms", "min")], max_t=9)
     driver = Driver(scheduler)
-    base = {"training_iteration": 1}
+    base = {"epoch": 1}
     assert driver.report("a", {**base, "top1": 0.5, "flops": 100, "latency_ms": 5.0}) == CONTINUE
     assert driver.report("b", {**base, "top1": 0.5, "flops": 100, "latency_ms": 4.0}) == CONTINUE
     assert driver.report("c", {**base, "top1": 0.5, "flops": 100, "latency_ms": 4.0}) == STOP  # duplicate

@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import NAS
+from conftest import NAS, trial_workers
 from optuna.trial import TrialState
 
 from nas_resnext import count_analytic
@@ -395,23 +395,6 @@ def test_failures_are_transient_or_the_candidates_own(result: dict, crashed: boo
     assert is_transient(result, crashed) is transient
 
 
-def _trial_workers(session: int) -> list[int]:
-    """Ray worker processes of the search that leads session ``session`` that are running a trial now."""
-    workers = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            title = (entry / "cmdline").read_bytes()
-        except OSError:  # gone meanwhile
-            continue
-        fields = stat.rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, ...
-        if int(fields[3]) == session and title.startswith(b"ray::ImplicitFunc.train"):
-            workers.append(int(entry.name))
-    return workers
-
-
 @pytest.mark.ray
 @pytest.mark.parametrize("retries", [1, 0])
 def test_a_trial_whose_worker_is_lost_is_trained_again_up_to_retries(
@@ -430,7 +413,7 @@ def test_a_trial_whose_worker_is_lost_is_trained_again_up_to_retries(
     workers: list[int] = []
     while not workers and time.monotonic() < deadline and search.poll() is None:
         time.sleep(0.2)
-        workers = _trial_workers(search.pid)
+        workers = trial_workers(search.pid)
     assert workers, search.communicate()[1]
     os.kill(workers[0], signal.SIGKILL)  # the worker training the trial dies, as on a lost node
     out, err = search.communicate(timeout=600)

@@ -19,7 +19,10 @@ LIGHT_COMMANDS = [
     ["space", "search_spaces/digits_demo.yaml"],
     ["tradeoff", "--plan", "--preset", "resnet50", "--cardinalities", "1,2,4"],
     ["--help"],
-    *([command, "--help"] for command in ("count", "space", "tradeoff", "train", "search", "report")),
+    *(
+        [command, "--help"]
+        for command in ("count", "space", "tradeoff", "train", "search", "report", "export", "retrain")
+    ),
 ]
 
 

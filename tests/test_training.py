@@ -271,3 +271,54 @@ def test_compiled_model_trains(data: TrainingData, arch: Architecture) -> None:
     assert result.state == "complete", result.error
     assert result.epochs == 1 and 0.0 <= result.val_accuracy <= 1.0
     assert math.isfinite(result.history[0].train_loss)
+
+
+# -- continuing from a saved state ----------------------------------------------------------------
+
+
+def _comparable(history: list[EpochMetrics]) -> list[tuple[int, float, float, float, float]]:
+    """An epoch's learned figures (timings differ between runs)."""
+    return [(m.epoch, m.train_loss, m.val_loss, m.val_accuracy, m.lr) for m in history]
+
+
+def test_resuming_after_any_epoch_ends_exactly_as_an_uninterrupted_run(
+    arch: Architecture, data: TrainingData, tmp_path
+) -> None:
+    from nas_resnext.training import TrainingState
+
+    # Augmentation on, so that the batches' random state must be carried over too.
+    augmented = TrainingData(**{**data.__dict__, "augmentation": type(data.augmentation)(1, True)})
+    settings = SETTINGS.replace(epochs=4, warmup_epochs=1)
+    states: list[TrainingState] = []
+    whole = train_candidate(arch, augmented, settings, measure=False, on_state=states.append, keep_model=True)
+    assert whole.state == "complete" and [s.epoch for s in states] == [1, 2, 3, 4]
+    for saved in states[:3]:
+        # Through a file, as a checkpoint travels: everything must load with weights_only=True.
+        path = tmp_path / f"state{saved.epoch}.pt"
+        torch.save(saved.to_dict(), path)
+        state = TrainingState.from_dict(torch.load(path, weights_only=True))
+        continued = train_candidate(arch, augmented, settings, measure=False, resume=state, keep_model=True)
+        assert continued.state == "complete" and continued.start_epoch == saved.epoch + 1
+        assert _comparable(continued.history) == _comparable(whole.history)
+        assert continued.val_accuracy == whole.val_accuracy
+        for name, tensor in whole.model.state_dict().items():
+            assert torch.equal(tensor, continued.model.state_dict()[name]), name
+    assert whole.start_epoch == 1 and not whole.model.training
+
+
+def test_a_state_of_the_last_epoch_leaves_nothing_to_train(arch: Architecture, data: TrainingData) -> None:
+    states = []
+    whole = train_candidate(arch, data, SETTINGS, measure=False, on_state=states.append)
+    again = train_candidate(arch, data, SETTINGS, measure=False, resume=states[-1])
+    assert again.state == "complete" and again.epochs == SETTINGS.epochs
+    assert again.val_accuracy == whole.val_accuracy and again.start_epoch == SETTINGS.epochs + 1
+
+
+def test_training_without_validation_scores_nothing_and_still_watches_the_training_loss(
+    arch: Architecture, data: TrainingData
+) -> None:
+    result = train_candidate(arch, data, SETTINGS, measure=False, validate=False)
+    assert result.state == "complete"
+    assert all(math.isnan(m.val_accuracy) and math.isfinite(m.train_loss) for m in result.history)
+    diverged = train_candidate(arch, data, SETTINGS.replace(lr=1e30), measure=False, validate=False)
+    assert diverged.state == "diverged"

@@ -17,7 +17,7 @@ from nas_resnext.errors import ConfigError
 
 
 def _commands() -> dict[str, ModuleType]:
-    from nas_resnext.cli import count, report, search, space, tradeoff, train
+    from nas_resnext.cli import count, export, report, retrain, search, space, tradeoff, train
 
     return {
         "count": count,
@@ -26,6 +26,8 @@ def _commands() -> dict[str, ModuleType]:
         "train": train,
         "search": search,
         "report": report,
+        "export": export,
+        "retrain": retrain,
     }
 
 

@@ -14,6 +14,7 @@ from nas_resnext.architecture import TEMPLATES, Architecture
 from nas_resnext.complexity import Complexity
 from nas_resnext.errors import ConfigError
 from nas_resnext.presets import PRESETS, get_preset
+from nas_resnext.rundir import KEEP_WEIGHTS
 from nas_resnext.settings import TrainSettings
 
 if TYPE_CHECKING:
@@ -180,6 +181,7 @@ _TRAINING_FIELDS = (
     "seed",
     "device",
     "compile",
+    "init",
 )
 
 
@@ -234,6 +236,12 @@ def add_training_arguments(
     )
     training.add_argument("--device", choices=DEVICES, help=f"training device {_default('device')}")
     training.add_argument("--compile", action="store_const", const=True, help="torch.compile the model")
+    training.add_argument(
+        "--init",
+        metavar="PATH",
+        help="start from the weights in this state-dict file (torchvision/timm layouts load as they are); "
+        "a classifier of another shape is re-initialised",
+    )
     return training
 
 
@@ -250,10 +258,25 @@ def training_settings(args: argparse.Namespace, base: TrainSettings | None = Non
     changes: dict[str, Any] = {name: getattr(args, name, None) for name in _TRAINING_FIELDS}
     if getattr(args, "step_milestones", None) is not None:
         changes["step_milestones"] = tuple(int_list("--step-milestones", args.step_milestones))
+    if changes["init"] is not None:
+        changes["init"] = init_path(changes["init"])
     try:
         return (base or TrainSettings()).replace(**changes)
     except ConfigError as error:
         raise flag_error(error) from None
+
+
+def init_path(text: str) -> str:
+    """The absolute path of ``--init``'s file (runs store it, and may run elsewhere); it must exist."""
+    path = Path(text).expanduser()
+    if not text.strip() or not path.is_file():
+        raise ConfigError(
+            "--init",
+            text,
+            "an existing state-dict file (.pt, .pth, .bin, .safetensors), e.g. from "
+            "torch.save(model.state_dict(), PATH)",
+        )
+    return str(path.resolve())
 
 
 def flag_error(error: ConfigError) -> ConfigError:
@@ -320,6 +343,13 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> argparse._Argume
         default=None,
         help="the cluster adds nodes on demand: do not refuse per-trial CPUs or GPUs that no node has yet",
     )
+    execution.add_argument(
+        "--keep-weights",
+        choices=KEEP_WEIGHTS,
+        default=None,
+        help="whose trained weights stay in RUN/weights for export: the final Pareto front's (default), "
+        "every trained trial's (a trial stopped early: its last epoch's), or none",
+    )
     return execution
 
 
@@ -331,6 +361,7 @@ EXECUTION_FIELDS = (
     "max_concurrent",
     "retries",
     "autoscaling",
+    "keep_weights",
 )
 
 

@@ -36,6 +36,7 @@ examples:
   nas-resnext search --resume runs/moasha                 # continue after a crash, kill or Ctrl-C
   nas-resnext search --resume runs/moasha --trials 60     # ... or extend a finished run
   nas-resnext search --resume runs/moasha --retries 4     # ... trying candidates hit by transient faults more
+  nas-resnext search search_spaces/digits_demo.yaml --keep-weights all  # every trained trial keeps weights
   nas-resnext search search_spaces/resnext_cifar.yaml --data-dir ~/data \\
       --ray-address 10.0.0.1:6379 --storage-path /shared/runs --gpus-per-trial 0.5
   nas-resnext search search_spaces/resnext_cifar.yaml --data-dir ~/data \
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             return _resume_tradeoff(run_dir, args)
         run_dir = RunDirectory.open(run_dir.path)
         with run_dir.hold():  # before anything is read: a run in use is refused at once
-            space = run_dir.load_space()
+            space = run_dir.load_space(check_init=True)
             options = run_dir.load_options()
             if args.trials is not None:
                 if args.trials < 1:
@@ -227,6 +228,8 @@ def _search(
                 "pareto": rows,
                 "seconds": outcome.seconds,
                 "report": str(report) if report else None,
+                "keep_weights": outcome.options.keep_weights,
+                "weights": [str(run_dir.weights_file(n)) for n in run_dir.kept_weights()],
             }
         )
     else:
@@ -253,6 +256,13 @@ def _search(
                 )
             )
         print(f"run directory: {run_dir.path}")
+        kept = run_dir.kept_weights()
+        if kept:
+            which = "the Pareto front" if outcome.options.keep_weights == "front" else "every trained trial"
+            print(
+                f"weights kept ({which}): {len(kept)} in {run_dir.weights_dir}; "
+                f"export with: nas-resnext export {run_dir.path} --front -o DIR"
+            )
         if report:
             print(f"report: {report}")
     if outcome.interrupted:

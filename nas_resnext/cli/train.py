@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
@@ -63,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
 
-class _EpochProgress:
+class EpochProgress:
     """Progress on ``stream`` after every epoch: a live bar on a terminal (tqdm), one plain line per epoch
     in a pipe or log, where a rewritten line would run every epoch together."""
 
@@ -84,10 +85,13 @@ class _EpochProgress:
         )
 
     def __call__(self, metrics: EpochMetrics) -> None:
-        text = (
-            f"train loss {metrics.train_loss:.3f}  val loss {metrics.val_loss:.3f}"
-            f"  val acc {metrics.val_accuracy:.2%}  {metrics.images_per_second:,.0f} img/s"
+        scored = (
+            ""
+            if math.isnan(metrics.val_accuracy)
+            # a final training scores no split
+            else (f"  val loss {metrics.val_loss:.3f}  val acc {metrics.val_accuracy:.2%}")
         )
+        text = f"train loss {metrics.train_loss:.3f}{scored}  {metrics.images_per_second:,.0f} img/s"
         if self.bar.disable:
             elapsed = time.perf_counter() - self.started
             print(
@@ -128,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
     # Check the architecture flags before reading any data: a typo should not wait for CIFAR to load.
     known = {"in_channels": info.in_channels, "num_classes": info.num_classes, "resolution": resolution}
     arch = dataset_architecture(args, args.dataset, known)
+    if settings.init:  # a file that does not fit is bad input, found before any data is read
+        from nas_resnext.weights import check_initialization
+
+        check_initialization(arch, settings.init)
     try:
         data = load_dataset(
             args.dataset,
@@ -153,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             f"{data.resolution} px)",
             flush=True,
         )
-    progress = None if (args.json or args.quiet) else _EpochProgress(settings.epochs, sys.stderr)
+    progress = None if (args.json or args.quiet) else EpochProgress(settings.epochs, sys.stderr)
     try:
         result = train_candidate(arch, data, settings, progress, latency_batch_size=args.latency_batch)
     finally:

@@ -39,7 +39,13 @@ def ray_environment(address: str | None) -> dict[str, str]:
     stay off unless the user turned them on. Progress is ours (one line per trial): Ray's own tables would
     interleave with it.
     """
-    settings = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AIR_NEW_OUTPUT": "0"}
+    settings = {
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AIR_NEW_OUTPUT": "0",
+        # Keeping the latest checkpoints makes Ray save its experiment state with each one; its warning
+        # about that cost is advice for experiments restored by Ray, which a search never is.
+        "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    }
     if not address:
         settings["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     return {name: os.environ.get(name, value) for name, value in settings.items()}

@@ -16,7 +16,9 @@ from optuna.trial import FrozenTrial
 
 from nas_resnext.rundir import RunDirectory, RunOptions
 from nas_resnext.search.candidates import CandidateSampler
+from nas_resnext.search.checkpoints import CHECKPOINTS_KEPT, trial_dirname
 from nas_resnext.search.environment import check_cluster, connect_ray, search_environment
+from nas_resnext.search.kept_weights import KeptWeights
 from nas_resnext.search.progress import Progress
 from nas_resnext.search.sampling import FeasibleSampler, make_sampler
 from nas_resnext.search.study import is_counted, open_study, pareto_front, quiet_optuna, recover_interrupted
@@ -48,7 +50,7 @@ class SearchOutcome:
 
 
 def _trial_dirname(trial: Any) -> str:
-    return f"trial_{trial.config['trial_number']:05d}_{trial.config['name']}"
+    return trial_dirname(trial.config["trial_number"], trial.config["name"])
 
 
 def run_search(
@@ -97,6 +99,8 @@ def run_study(
     started = time.monotonic() if started is None else started
     with run.hold(), search_environment(options.ray_address), quiet_optuna():
         requeued = recover_interrupted(study)
+        kept = KeptWeights(run, study, options.keep_weights)
+        kept.update()  # a killed search may have finished trials whose weights it never kept
         if queue is not None:
             queue(study)
         already = sum(is_counted(t) for t in study.get_trials(deepcopy=False))
@@ -117,7 +121,8 @@ def run_study(
                 if requeued:
                     stream.write(f"trials interrupted earlier and queued again: {requeued}\n")
                 stream.flush()
-            interrupted, requeued = _fit(run, space, options, study, candidates, stream, requeued)
+            interrupted, requeued = _fit(run, space, options, study, candidates, stream, requeued, kept)
+        kept.update()
         trials = study.get_trials(deepcopy=False)
         run.write_trials(trials)
         front = pareto_front(study)
@@ -134,6 +139,7 @@ def _fit(
     candidates: CandidateSampler,
     stream: TextIO | None,
     requeued: list[int],
+    kept: KeptWeights,
 ) -> tuple[bool, list[int]]:
     """One Ray Tune experiment until the study holds ``options.trials`` finished trials or it is stopped.
 
@@ -147,9 +153,12 @@ def _fit(
     from nas_resnext.search.trial import train_trial
 
     progress = Progress(options.trials, stream, show_seed=candidates.per_trial_seed)
+    storage = options.storage_path or str(run.ray_dir.resolve())
+    experiment = f"{run.path.resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def finished(trial: FrozenTrial) -> None:
         run.write_trials(study.get_trials(deepcopy=False))
+        kept.update()
         if not trial.user_attrs.get("retried"):
             progress.trial_finished(trial, study, searcher.running)
         elif stream is not None:  # not a finished trial: the same candidate trains again
@@ -177,6 +186,7 @@ def _fit(
         on_trial_finished=finished,
         grid=options.sampler == "grid",
         retries=options.retries,
+        experiment_dir=Path(storage) / experiment,
     )
     connect_ray(options.ray_address)
     search_alg: Any = searcher
@@ -204,10 +214,11 @@ def _fit(
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name=f"{run.path.resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}",
-            storage_path=options.storage_path or str(run.ray_dir.resolve()),
+            name=experiment,
+            storage_path=storage,
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=0),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
         ),
     )
     interrupted = False

@@ -35,7 +35,9 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
     from ray.tune.execution.tune_controller import TuneController
 
-TIME_ATTR = "training_iteration"
+# The epoch a report is for, not Ray's count of reports: a trial continued from a checkpoint after epoch k
+# first reports epoch k + 1.
+TIME_ATTR = "epoch"
 
 # Modes of the objectives the search knows; any other metric must be given as (metric, mode).
 KNOWN_MODES = OBJECTIVE_MODES

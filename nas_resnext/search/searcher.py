@@ -11,6 +11,12 @@ node, out of memory, an operating-system or connection error) is retried: the at
 ``retried`` (not counted toward the requested trials, never copied to a later draw) and the same parameters
 are queued again as the next ``attempt``, up to ``retries`` more attempts; the last one's failure is final.
 
+Every trial trains in its own folder of the run's Ray Tune experiment (user attribute ``trial_dir``), where
+its checkpoints are. A trial that runs a candidate again (``rerun_of`` an interrupted trial, ``retry_of`` a
+transient failure) continues from the latest checkpoint of the attempts before it: its config names that
+checkpoint (``resume_from``), its history starts with their epochs, and ``start_epoch`` records where it
+began.
+
 The candidate sampler (:class:`~nas_resnext.search.candidates.CandidateSampler`) maps Optuna parameters to an
 architecture; one with ``per_trial_seed`` gives each trial its own training seed (a trade-off study's
 seeds), otherwise every trial trains with the run's one seed.
@@ -21,6 +27,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -30,6 +37,7 @@ from ray.tune.search import Searcher
 from nas_resnext.architecture import Architecture
 from nas_resnext.complexity import count_analytic
 from nas_resnext.search.candidates import CandidateSampler
+from nas_resnext.search.checkpoints import latest_checkpoint, read_info, trial_dirname
 from nas_resnext.search.study import (
     architecture_attrs,
     is_counted,
@@ -73,6 +81,7 @@ class _Running:
     attempt: int
     history: list[dict[str, float]] = field(default_factory=list)
     last: dict[str, Any] = field(default_factory=dict)
+    start_epoch: int | None = None
 
 
 class StudySearcher(Searcher):
@@ -89,6 +98,7 @@ class StudySearcher(Searcher):
         on_trial_finished: TrialListener | None = None,
         grid: bool = False,
         retries: int = 2,
+        experiment_dir: Path | None = None,
     ) -> None:
         super().__init__(metric=None, mode=None)
         self.study = study
@@ -99,6 +109,7 @@ class StudySearcher(Searcher):
         self.base_config = base_config
         self.on_trial_finished = on_trial_finished
         self.retries = retries
+        self.experiment_dir = experiment_dir
         self._distributions = sampler.distributions(grid=grid)
         self._running: dict[str, _Running] = {}
         # reuse key -> trials that drew an architecture (and seed) while it was still training
@@ -159,8 +170,8 @@ class StudySearcher(Searcher):
                 continue
             attempt = int(trial.user_attrs.get("attempt", 1))  # set on a queued retry or re-run
             trial.set_user_attr("attempt", attempt)
-            self._running[trial_id] = _Running(trial, arch, key, attempt)
-            return {
+            running = _Running(trial, arch, key, attempt)
+            config = {
                 **self.base_config,
                 "training": training,
                 "arch": arch.to_dict(),
@@ -168,17 +179,52 @@ class StudySearcher(Searcher):
                 "seed": training.get("seed"),
                 "trial_number": trial.number,
             }
+            if self.experiment_dir is not None:
+                trial.set_user_attr(
+                    "trial_dir", str(self.experiment_dir / trial_dirname(trial.number, arch.name))
+                )
+            checkpoint = self._checkpoint_to_continue(trial.user_attrs)
+            if checkpoint is not None:
+                config["resume_from"] = str(checkpoint)
+                info = read_info(checkpoint) or {}
+                running.history = [
+                    {k: float(entry[k]) for k in _HISTORY_KEYS if k in entry}
+                    for entry in info.get("history", [])
+                ]
+            self._running[trial_id] = running
+            return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         running = self._running.get(trial_id)
         if running is not None:
             self._record(running, result)
 
+    def _checkpoint_to_continue(self, attrs: Mapping[str, Any]) -> Path | None:
+        """The latest checkpoint among the earlier attempts of the candidate a trial runs again."""
+        trials = self.study.get_trials(deepcopy=False)
+        best: tuple[int, Path] | None = None
+        seen: set[int] = set()
+        number = attrs.get("rerun_of", attrs.get("retry_of"))
+        while isinstance(number, int) and 0 <= number < len(trials) and number not in seen:
+            seen.add(number)
+            earlier = trials[number].user_attrs
+            checkpoint = latest_checkpoint(earlier.get("trial_dir"))
+            info = read_info(checkpoint) if checkpoint is not None else None
+            if info is not None and (best is None or info["epoch"] > best[0]):
+                best = (info["epoch"], checkpoint)
+            number = earlier.get("rerun_of", earlier.get("retry_of"))
+        return best[1] if best is not None else None
+
     @staticmethod
     def _record(running: _Running, result: dict[str, Any]) -> None:
         """Keep one epoch's result. Ray hands a result that made the scheduler stop the trial to
         ``on_trial_complete`` only, so both paths come here; an epoch already kept is skipped."""
         running.last = result
+        if "start_epoch" in result and running.start_epoch is None:
+            running.start_epoch = int(result["start_epoch"])
+            running.trial.set_user_attr("start_epoch", running.start_epoch)
+            if result.get("resume_problem"):
+                running.trial.set_user_attr("resume_problem", str(result["resume_problem"]))
         if result.get("state") not in ("running", "complete"):
             return
         epoch = int(result.get("epoch", len(running.history) + 1))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas_resnext.architecture import Architecture
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
     from nas_resnext.latency import Latency
     from nas_resnext.search.device_lock import DeviceCoordination
+    from nas_resnext.training import TrainingState
 
 
 @functools.lru_cache(maxsize=2)
@@ -53,15 +55,42 @@ def _trial_latency(
     return coordination.latency(measurement_key(arch, device), measure)
 
 
+def _resume_state(config: dict[str, Any]) -> tuple[TrainingState | None, str | None]:
+    """Where this trial continues from: Ray Tune's own checkpoint when Ray restarted the trial, else the
+    checkpoint of the attempt it continues (``resume_from``), else nowhere. A checkpoint that cannot be read
+    is a fresh start, with the reason."""
+    from ray import tune
+
+    from nas_resnext.search.checkpoints import read_state
+
+    try:
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:
+            with checkpoint.as_directory() as directory:
+                return read_state(Path(directory)), None
+        if config.get("resume_from"):
+            return read_state(Path(config["resume_from"])), None
+    except Exception as error:  # training from epoch 1 is slower, never wrong
+        return None, f"checkpoint not readable, trained from epoch 1 ({type(error).__name__}: {error})"
+    return None, None
+
+
 def train_trial(config: dict[str, Any]) -> None:
-    """Ray Tune function trainable. ``config``: ``arch``, ``training``, ``dataset``, ``data_dir``, and
-    ``coordination`` (the run's name for its device coordinators; optional)."""
+    """Ray Tune function trainable. ``config``: ``arch``, ``training``, ``dataset``, ``data_dir``,
+    ``coordination`` (the run's name for its device coordinators; optional) and ``resume_from`` (the
+    checkpoint of an earlier attempt to continue; optional).
+
+    Every epoch's report carries a checkpoint (see :mod:`nas_resnext.search.checkpoints`) and
+    ``start_epoch``, the first epoch this attempt trained.
+    """
     import json
+    import tempfile
 
     from ray import tune
 
     from nas_resnext.complexity import count_analytic
-    from nas_resnext.device import resolve_device
+    from nas_resnext.device import device_description, resolve_device
+    from nas_resnext.search.checkpoints import write_checkpoint
     from nas_resnext.search.device_lock import DeviceCoordination
     from nas_resnext.training import train_candidate
 
@@ -84,6 +113,7 @@ def train_trial(config: dict[str, Any]) -> None:
             json.dumps(settings.to_dict(), sort_keys=True),
             (arch.in_channels, arch.num_classes),
         )
+        resume, resume_problem = _resume_state(config)
     except Exception as error:  # reported, never raised: one bad candidate must not end the search
         tune.report(
             {
@@ -96,23 +126,66 @@ def train_trial(config: dict[str, Any]) -> None:
             }
         )
         return
+    fixed["start_epoch"] = resume.epoch + 1 if resume is not None else 1
+    if resume_problem:
+        fixed["resume_problem"] = resume_problem
+    # What a user of the weights needs besides them; saved in every checkpoint.
+    described = {
+        "name": arch.name,
+        "architecture": arch.to_dict(),
+        "dataset": config["dataset"],
+        "resolution": arch.resolution,
+        "in_channels": arch.in_channels,
+        "num_classes": arch.num_classes,
+        "mean": list(data.mean),
+        "std": list(data.std),
+        "training": settings.to_dict(),
+        "seed": settings.seed,
+        "device": device_description(device),
+        "latency_ms": latency.single_ms,
+        "latency_batch_ms": latency.batch_ms,
+        "latency_batch_size": latency.batch_size,
+        "latency_device": f"{latency.device}, {latency.precision}",
+    }
+    saved: list[TrainingState] = []
+    reported = 0
+
+    def report(metrics: Any, state: str, stashed: TrainingState) -> None:
+        nonlocal reported
+        with tempfile.TemporaryDirectory(prefix="nas-resnext-checkpoint-") as directory:
+            write_checkpoint(Path(directory), stashed, described)
+            tune.report(
+                {
+                    **fixed,
+                    "epoch": metrics.epoch,
+                    "val_accuracy": metrics.val_accuracy,
+                    "val_loss": metrics.val_loss,
+                    "train_loss": metrics.train_loss,
+                    "epoch_seconds": metrics.epoch_seconds,
+                    "images_per_second": metrics.images_per_second,
+                    "state": state,
+                },
+                checkpoint=tune.Checkpoint.from_directory(directory),
+            )
+        reported += 1
 
     def report_epoch(metrics: Any) -> None:
-        tune.report(
-            {
-                **fixed,
-                "epoch": metrics.epoch,
-                "val_accuracy": metrics.val_accuracy,
-                "val_loss": metrics.val_loss,
-                "train_loss": metrics.train_loss,
-                "epoch_seconds": metrics.epoch_seconds,
-                "images_per_second": metrics.images_per_second,
-                "state": "running" if metrics.epoch < settings.epochs else "complete",
-            }
-        )
+        report(metrics, "running" if metrics.epoch < settings.epochs else "complete", saved.pop())
 
     guard = coordination.compute_guard if coordination is not None else None
-    result = train_candidate(arch, data, settings, callback=report_epoch, measure=False, compute_guard=guard)
+    result = train_candidate(
+        arch,
+        data,
+        settings,
+        callback=report_epoch,
+        measure=False,
+        compute_guard=guard,
+        on_state=saved.append,
+        resume=resume,
+    )
+    if result.state == "complete" and reported == 0 and resume is not None and resume.history:
+        # The attempt before finished its last epoch but its end was never recorded: report that epoch.
+        report(resume.history[-1], "complete", resume)
     if result.state in ("failed", "diverged"):
         tune.report(
             {

@@ -63,7 +63,7 @@ def open_tradeoff(
         )
     if seeds is not None and seeds < plan.seeds:
         raise ConfigError("seeds", seeds, f"at least the study's {plan.seeds} seeds (seeds are only added)")
-    space, options = run.load_space(), run.load_options()
+    space, options = run.load_space(check_init=True), run.load_options()
     if seeds is not None and seeds != plan.seeds:
         plan = plan.with_seeds(seeds)
     return plan, space, options
