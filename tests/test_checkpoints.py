@@ -153,6 +153,16 @@ def test_kept_weights_follow_the_policy_and_score_what_the_trial_recorded(
     kept = {int(p.stem.split("_")[1]) for p in (run_dir / "weights").glob("trial_*.pt")}
     assert kept == expected and (keep == "none" or kept)
     assert json.loads((run_dir / "run.json").read_text())["keep_weights"] == keep
+    for trial in trials:  # where each trial's time went (benchmarks/search_throughput.py reads these)
+        if "reused_from" in trial.user_attrs:
+            continue
+        timings = trial.user_attrs["timings"]
+        names = ("time_setup", "time_latency", "time_data", "time_resume", "time_build", "time_report")
+        phases = [timings[k] for k in names]
+        epochs = sum(h["epoch_seconds"] for h in trial.user_attrs["history"])
+        assert all(p >= 0 for p in phases) and timings["time_worker_start"] >= 0
+        # The phases and the epochs partition the trial's time in the worker (up to the last report's end).
+        assert sum(phases) + epochs == pytest.approx(timings["time_in_trial"], abs=0.05)
     assert not list(run_dir.glob("ray/*/*/checkpoint_*"))
     for number in kept:
         trial = trials[number]

@@ -252,6 +252,9 @@ class StudySearcher(Searcher):
         trial.set_user_attr("seconds", sum(h.get("epoch_seconds", 0.0) for h in running.history))
         if last.get("latency_ms") is not None:
             trial.set_user_attr("latency_ms", float(last["latency_ms"]))
+        timings = {k: float(v) for k, v in last.items() if k.startswith("time_") and v is not None}
+        if timings:  # where the trial's time went besides its epochs (see search/trial.py)
+            trial.set_user_attr("timings", timings)
         state = last.get("state")
         retry = False
         if error or state in ("failed", "diverged") or not last:

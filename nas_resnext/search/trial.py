@@ -7,12 +7,21 @@ device in the run (``latency_source``: ``measured``, or ``reused`` from an earli
 the device shared (:mod:`nas_resnext.search.device_lock`); without it, or without a coordinator to reach,
 it is measured as it comes (``unguarded``). A candidate that fails or diverges sends one last report with
 ``state`` and ``error`` and a NaN accuracy; nothing escapes to the search.
+
+Every report also says where the trial's time went besides its epochs (``time_*``, seconds): the worker's
+start-up (``time_worker_start``: the age of the worker process when its first trial began; 0 for a reused
+worker), imports and counting (``time_setup``), the latency measurement with any wait for the device
+(``time_latency``), reading the data set (``time_data``) and a checkpoint to continue from
+(``time_resume``), building the model and putting it and the data on the device (``time_build``), and
+writing checkpoints and reports (``time_report``, cumulative); ``time_in_trial`` is the trial's wall time in
+the worker so far.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +34,23 @@ if TYPE_CHECKING:
     from nas_resnext.latency import Latency
     from nas_resnext.search.device_lock import DeviceCoordination
     from nas_resnext.training import TrainingState
+
+
+_TRIALS_IN_THIS_PROCESS = 0  # trials this worker process has begun (Ray reuses a worker for later trials)
+
+
+def _worker_start_seconds() -> float:
+    """The age of this process when its first trial begins (its start-up and imports); 0 afterwards."""
+    global _TRIALS_IN_THIS_PROCESS
+    _TRIALS_IN_THIS_PROCESS += 1
+    if _TRIALS_IN_THIS_PROCESS > 1:
+        return 0.0
+    try:
+        import psutil  # a dependency of Ray's
+
+        return max(0.0, time.time() - psutil.Process().create_time())
+    except Exception:  # the figure is for a benchmark; a trial never fails for it
+        return math.nan
 
 
 @functools.lru_cache(maxsize=2)
@@ -83,6 +109,8 @@ def train_trial(config: dict[str, Any]) -> None:
     Every epoch's report carries a checkpoint (see :mod:`nas_resnext.search.checkpoints`) and
     ``start_epoch``, the first epoch this attempt trained.
     """
+    entered = time.perf_counter()
+    timings = {"time_worker_start": _worker_start_seconds()}
     import json
     import tempfile
 
@@ -97,15 +125,30 @@ def train_trial(config: dict[str, Any]) -> None:
     arch = Architecture.from_dict(config["arch"])
     settings = TrainSettings.from_dict(config["training"])
     complexity = count_analytic(arch)
-    fixed: dict[str, Any] = {"flops": complexity.flops, "params": complexity.params, "name": arch.name}
+    fixed: dict[str, Any] = {
+        "flops": complexity.flops,
+        "params": complexity.params,
+        "activations": complexity.activations,
+        "name": arch.name,
+    }
     coordination = None
+    phase = entered  # so that the first phase includes the imports above
+
+    def finish_phase(name: str) -> None:
+        nonlocal phase
+        now = time.perf_counter()
+        timings[name] = now - phase
+        phase = now
+
     try:
         device = resolve_device(settings.device)
         if config.get("coordination"):
             coordination = DeviceCoordination.join(config["coordination"], device)
+        finish_phase("time_setup")  # imports, counting, joining the device's coordinator
         latency, fixed["latency_source"] = _trial_latency(arch, device, coordination)
         fixed["latency_ms"] = latency.single_ms
         fixed["latency_batch_ms"] = latency.batch_ms
+        finish_phase("time_latency")
         data = _load_data(
             config["dataset"],
             config.get("data_dir"),
@@ -113,7 +156,9 @@ def train_trial(config: dict[str, Any]) -> None:
             json.dumps(settings.to_dict(), sort_keys=True),
             (arch.in_channels, arch.num_classes),
         )
+        finish_phase("time_data")
         resume, resume_problem = _resume_state(config)
+        finish_phase("time_resume")
     except Exception as error:  # reported, never raised: one bad candidate must not end the search
         tune.report(
             {
@@ -149,9 +194,17 @@ def train_trial(config: dict[str, Any]) -> None:
     }
     saved: list[TrainingState] = []
     reported = 0
+    timings["time_report"] = 0.0
+    accounted = 0.0  # seconds since training began spent in epochs and in reports
 
     def report(metrics: Any, state: str, stashed: TrainingState) -> None:
-        nonlocal reported
+        nonlocal reported, accounted
+        began = time.perf_counter()
+        # Time since training began that no epoch and no report took: the model's build and the data's
+        # move to the device before the first epoch, copying the training state after each one.
+        unaccounted = max(0.0, began - training_began - accounted - metrics.epoch_seconds)
+        timings["time_build" if reported == 0 else "time_report"] += unaccounted
+        accounted += metrics.epoch_seconds + unaccounted
         with tempfile.TemporaryDirectory(prefix="nas-resnext-checkpoint-") as directory:
             write_checkpoint(Path(directory), stashed, described)
             tune.report(
@@ -164,15 +217,22 @@ def train_trial(config: dict[str, Any]) -> None:
                     "epoch_seconds": metrics.epoch_seconds,
                     "images_per_second": metrics.images_per_second,
                     "state": state,
+                    **timings,
+                    "time_in_trial": time.perf_counter() - entered,
                 },
                 checkpoint=tune.Checkpoint.from_directory(directory),
             )
         reported += 1
+        spent = time.perf_counter() - began
+        timings["time_report"] += spent
+        accounted += spent
 
     def report_epoch(metrics: Any) -> None:
         report(metrics, "running" if metrics.epoch < settings.epochs else "complete", saved.pop())
 
     guard = coordination.compute_guard if coordination is not None else None
+    timings["time_build"] = 0.0
+    training_began = time.perf_counter()
     result = train_candidate(
         arch,
         data,
@@ -194,5 +254,7 @@ def train_trial(config: dict[str, Any]) -> None:
                 "val_accuracy": math.nan,
                 "state": result.state,
                 "error": result.error or result.state,
+                **timings,
+                "time_in_trial": time.perf_counter() - entered,
             }
         )
