@@ -17,7 +17,13 @@ import numpy as np
 from nas_resnext.compat import compute_hypervolume, is_pareto_front
 
 # Whether each objective the search knows is maximised or minimised.
-OBJECTIVE_MODES = {"val_accuracy": "max", "flops": "min", "params": "min", "latency_ms": "min"}
+OBJECTIVE_MODES = {
+    "val_accuracy": "max",
+    "flops": "min",
+    "params": "min",
+    "activations": "min",
+    "latency_ms": "min",
+}
 
 
 def study_direction(objective: str) -> str:

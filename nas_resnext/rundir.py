@@ -65,6 +65,7 @@ TRIAL_COLUMNS = [
     "seed",
     "flops",
     "params",
+    "activations",
     "latency_ms",
     "val_accuracy",
     "epochs",

@@ -20,7 +20,7 @@ from nas_resnext.errors import ConfigError
 from nas_resnext.settings import TrainSettings
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagefolder", "synthetic")
-COSTS = ("flops", "params", "latency_ms")
+COSTS = ("flops", "params", "activations", "latency_ms")
 SAMPLERS = ("tpe", "nsga2", "random", "qmc", "grid")
 SCHEDULERS = ("fifo", "asha", "moasha")
 TOP_LEVEL_KEYS = (
@@ -125,20 +125,49 @@ class AxisRange:
         return {"choices": list(self.values)}
 
 
+# The keys a budget may hold, each in the unit it names (GFLOPs, millions of params or activations).
+BUDGET_KEYS = (
+    "max_gflops",
+    "min_gflops",
+    "max_mparams",
+    "max_mactivations",
+    "min_mactivations",
+)
+# Lower and upper limit of the same measure: the lower may not exceed the upper.
+_BUDGET_PAIRS = (("min_gflops", "max_gflops"), ("min_mactivations", "max_mactivations"))
+
+
 @dataclass(frozen=True)
 class Budget:
-    """Hard complexity limits; ``None`` means unbounded."""
+    """Hard complexity limits; ``None`` means unbounded. Activations are in millions (conv and classifier
+    outputs, batch 1; see ``nas_resnext.complexity``)."""
 
     max_gflops: float | None = None
     min_gflops: float | None = None
     max_mparams: float | None = None
+    max_mactivations: float | None = None
+    min_mactivations: float | None = None
+
+    def exceeds(self, complexity: Complexity) -> bool:
+        """Whether ``complexity`` is over one of the upper limits."""
+        return (
+            (self.max_gflops is not None and complexity.flops > self.max_gflops * 1e9)
+            or (self.max_mparams is not None and complexity.params > self.max_mparams * 1e6)
+            or (self.max_mactivations is not None and complexity.activations > self.max_mactivations * 1e6)
+        )
+
+    def falls_short(self, complexity: Complexity) -> bool:
+        """Whether ``complexity`` is under one of the lower limits."""
+        return (self.min_gflops is not None and complexity.flops < self.min_gflops * 1e9) or (
+            self.min_mactivations is not None and complexity.activations < self.min_mactivations * 1e6
+        )
 
     def admits(self, complexity: Complexity) -> bool:
-        if self.max_gflops is not None and complexity.flops > self.max_gflops * 1e9:
-            return False
-        if self.min_gflops is not None and complexity.flops < self.min_gflops * 1e9:
-            return False
-        return not (self.max_mparams is not None and complexity.params > self.max_mparams * 1e6)
+        return not self.exceeds(complexity) and not self.falls_short(complexity)
+
+    @property
+    def bounds_activations(self) -> bool:
+        return self.max_mactivations is not None or self.min_mactivations is not None
 
     def describe(self) -> str:
         parts = []
@@ -148,6 +177,10 @@ class Budget:
             parts.append(f"GFLOPs <= {self.max_gflops:g}")
         if self.max_mparams is not None:
             parts.append(f"Mparams <= {self.max_mparams:g}")
+        if self.min_mactivations is not None:
+            parts.append(f"Mactivations >= {self.min_mactivations:g}")
+        if self.max_mactivations is not None:
+            parts.append(f"Mactivations <= {self.max_mactivations:g}")
         return ", ".join(parts) or "none"
 
     @classmethod
@@ -155,23 +188,22 @@ class Budget:
         if spec is None:
             return cls()
         if not isinstance(spec, Mapping):
-            raise ConfigError("budget", spec, "a mapping with max_gflops, min_gflops, max_mparams")
+            raise ConfigError("budget", spec, "a mapping with " + ", ".join(BUDGET_KEYS))
         values: dict[str, float] = {}
         for key, value in spec.items():
-            if key not in ("max_gflops", "min_gflops", "max_mparams"):
-                raise ConfigError(f"budget.{key}", value, "max_gflops, min_gflops, max_mparams")
+            if key not in BUDGET_KEYS:
+                raise ConfigError(f"budget.{key}", value, ", ".join(BUDGET_KEYS))
             if value is None:
                 continue
-            if not _is_number(value) or value < 0 or (key != "min_gflops" and value == 0):
-                allowed = "a number >= 0" if key == "min_gflops" else "a number > 0"
-                raise ConfigError(f"budget.{key}", value, allowed)
+            lower = key.startswith("min_")
+            if not _is_number(value) or value < 0 or (not lower and value == 0):
+                raise ConfigError(f"budget.{key}", value, "a number >= 0" if lower else "a number > 0")
             values[key] = float(value)
         budget = cls(**values)
-        low, high = budget.min_gflops, budget.max_gflops
-        if low is not None and high is not None and low > high:
-            raise ConfigError(
-                "budget.min_gflops", spec["min_gflops"], f"a number <= max_gflops ({budget.max_gflops:g})"
-            )
+        for low_key, high_key in _BUDGET_PAIRS:
+            low, high = getattr(budget, low_key), getattr(budget, high_key)
+            if low is not None and high is not None and low > high:
+                raise ConfigError(f"budget.{low_key}", spec[low_key], f"a number <= {high_key} ({high:g})")
         return budget
 
     def to_dict(self) -> dict[str, float]:

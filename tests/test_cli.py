@@ -39,6 +39,7 @@ def test_console_script_is_installed_and_counts() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["flops"] == 4_259_381_248
+    assert json.loads(result.stdout)["activations"] == 14_401_512
 
 
 def test_count_text(capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,6 +50,11 @@ def test_count_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.splitlines()[0] == "X-50-32x4d"
     assert "25,028,904" in out and "4,259,381,248" in out
     assert "multiply-adds, fvcore convention" in out
+    activations = next(line for line in out.splitlines() if line.strip().startswith("activations"))
+    assert activations.split() == [
+        *("activations", "14,401,512", "(14.40M,", "output", "elements", "of", "every", "conv", "and"),
+        *("the", "classifier", "(pycls),", "batch", "1)"),
+    ]
 
 
 def test_count_json_has_name_complexity_and_fields(capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,8 +71,20 @@ def test_count_json_keys_and_their_order(capsys: pytest.CaptureFixture[str]) -> 
     _, out, _ = run_cli(capsys, "count", "--preset", "resnext50_32x4d", "--json")
     assert list(json.loads(out)) == [
         *("name", "template", "depths", "width", "cardinality", "bottleneck_width", "stem_width"),
-        *("num_classes", "in_channels", "resolution", "group_width", "layers", "params", "flops", "method"),
+        *("num_classes", "in_channels", "resolution", "group_width", "layers", "params", "flops"),
+        *("activations", "activation_convention", "method"),
     ]
+
+
+def test_count_json_carries_activations_and_their_convention(capsys: pytest.CaptureFixture[str]) -> None:
+    from nas_resnext import count_analytic, get_preset
+    from nas_resnext.complexity import ACTIVATION_CONVENTION
+
+    _, out, _ = run_cli(capsys, "count", "--preset", "resnext29_8x64d", "--num-classes", "100", "--json")
+    data = json.loads(out)
+    arch = get_preset("resnext29_8x64d").architecture(num_classes=100)
+    assert data["activations"] == count_analytic(arch).activations == 8_585_316
+    assert data["activation_convention"] == ACTIVATION_CONVENTION
 
 
 def test_flag_names_follow_field_names() -> None:
@@ -106,7 +124,7 @@ def test_count_methods_agree(capsys: pytest.CaptureFixture[str]) -> None:
     _, analytic, _ = run_cli(capsys, *flags)
     _, fvcore, _ = run_cli(capsys, *flags, "--method", "fvcore")
     a, f = json.loads(analytic), json.loads(fvcore)
-    assert (a["flops"], a["params"]) == (f["flops"], f["params"])
+    assert (a["flops"], a["params"], a["activations"]) == (f["flops"], f["params"], f["activations"])
 
 
 @pytest.mark.parametrize(
@@ -285,6 +303,26 @@ def test_space_summary(capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(out)
     assert data["size"] == 480 and data["within_budget_exact"] is True
     assert 0 < data["within_budget"] < 1 and data["smallest"]["flops"] < data["largest"]["flops"]
+    assert data["smallest"]["activations"] < data["largest"]["activations"]
+
+
+def test_space_shows_an_activation_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "acts.yaml"
+    text = Path(DIGITS).read_text().replace("max_mparams: 1.0", "max_mparams: 1.0\n  max_mactivations: 0.2")
+    path.write_text(
+        text.replace("objectives: [val_accuracy, flops]", "objectives: [val_accuracy, activations]")
+    )
+    code, out, _ = run_cli(capsys, "space", str(path))
+    assert code == 0
+    assert "budget            GFLOPs <= 0.01, Mparams <= 1, Mactivations <= 0.2" in out
+    assert "objectives        val_accuracy, activations" in out
+    assert "(activations: output elements of every conv and the classifier (pycls), batch 1)" in out
+    _, out, _ = run_cli(capsys, "space", str(path), "--json")
+    data = json.loads(out)
+    assert data["budget"] == {"max_gflops": 0.01, "max_mparams": 1.0, "max_mactivations": 0.2}
+    assert data["space"]["objectives"] == ["val_accuracy", "activations"]
+    _, out, _ = run_cli(capsys, "space", str(path), "--sample", "20", "--json")
+    assert all(0 < row["activations"] <= 200_000 for row in json.loads(out))
 
 
 def test_bad_space_file_names_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,15 +1,21 @@
-"""The analytic counter equals fvcore exactly, on random architectures of both templates."""
+"""The analytic counter equals fvcore exactly (FLOPs, params and activations), on random architectures of both
+templates, on every preset at its own resolution and on draws from the shipped design spaces."""
 
 from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 
 import pytest
 import torch
 
 from nas_resnext import Architecture, ConfigError, build_model, count, count_analytic, count_fvcore
+from nas_resnext.complexity import ACTIVATION_CONVENTION
 from nas_resnext.presets import PRESETS
+from nas_resnext.space import DesignSpace
+
+SPACES = sorted(Path(__file__).resolve().parents[1].joinpath("search_spaces").glob("*.yaml"))
 
 
 def _random_architectures(n: int, seed: int = 1234) -> list[Architecture]:
@@ -79,3 +85,87 @@ def test_count_dispatches_on_method_and_rejects_unknown() -> None:
     assert count(arch, "analytic") == count(arch, "fvcore")
     with pytest.raises(ConfigError, match=re.escape("method: got 'torchinfo'; allowed: analytic | fvcore")):
         count(arch, "torchinfo")
+
+
+# Every preset at its own resolution and classes (224 px / 1000 for imagenet): seconds each under fvcore.
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_at_full_size_equals_fvcore(preset: str) -> None:
+    arch = PRESETS[preset].architecture()
+    assert count_analytic(arch) == count_fvcore(arch)
+
+
+@pytest.mark.parametrize(
+    ("preset", "activations"),
+    [
+        # pycls's model zoo lists 11.1M and 14.4M acts for R-50 and X-50-32x4d, 16.2M and 21.2M for R-101
+        # and X-101-32x4d: the same convention.
+        ("resnet50", 11_114_984),
+        ("resnext50_32x4d", 14_401_512),
+        ("resnet101", 16_232_936),
+        ("resnext101_32x4d", 21_225_448),
+        ("resnext29_8x64d", 8_585_226),
+    ],
+)
+def test_activations_of_known_models(preset: str, activations: int) -> None:
+    assert count_analytic(PRESETS[preset].architecture()).activations == activations
+
+
+def _space_draws(path: Path, n: int, seed: int = 7) -> list[Architecture]:
+    space = DesignSpace.from_file(path)
+    rng = random.Random(seed)
+    draws: list[Architecture] = []
+    while len(draws) < n:
+        arch = space.random_architecture(rng)
+        if space.budget.admits(count_analytic(arch)):
+            draws.append(arch)
+    return draws
+
+
+# A few in-budget draws of each shipped space; the cifar and imagenet ones take seconds each under fvcore.
+SPACE_DRAWS = [
+    pytest.param(
+        arch, marks=[pytest.mark.slow] if path.stem != "digits_demo" else [], id=f"{path.stem}-{arch.name}"
+    )
+    for path in SPACES
+    for arch in _space_draws(path, 4)
+]
+
+
+@pytest.mark.parametrize("arch", SPACE_DRAWS)
+def test_draws_of_the_shipped_spaces_equal_fvcore(arch: Architecture) -> None:
+    assert count_analytic(arch) == count_fvcore(arch)
+
+
+def _conv_and_classifier_outputs(arch: Architecture) -> int:
+    """Output elements of every Conv2d and Linear of the built model at batch 1, read by forward hooks."""
+    model = build_model(arch).eval()
+    counted: list[int] = []
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            module.register_forward_hook(lambda _module, _inputs, out: counted.append(out.numel()))
+    with torch.no_grad():
+        model(torch.zeros(1, arch.in_channels, arch.resolution, arch.resolution))
+    return sum(counted)
+
+
+@pytest.mark.parametrize("arch", RANDOM_ARCHS[:6], ids=[a.name for a in RANDOM_ARCHS[:6]])
+def test_activations_are_the_outputs_of_every_conv_and_the_classifier(arch: Architecture) -> None:
+    # The convention checked on the model itself, apart from fvcore: the stem's conv, each block's three and
+    # its projection, and the classifier.
+    assert count_analytic(arch).activations == _conv_and_classifier_outputs(arch)
+    assert "output elements of every conv and the classifier" in ACTIVATION_CONVENTION
+
+
+def test_activations_grow_along_every_axis() -> None:
+    # The feasible sampler settles whole sub-spaces from their corners: activations, like FLOPs and
+    # params, must not shrink when any axis grows.
+    base = Architecture("cifar", (1, 1, 1), width=4, cardinality=2, bottleneck_width=2, stem_width=4)
+    grown = [
+        base.replace(depths=(1, 2, 1)),
+        base.replace(width=5),
+        base.replace(cardinality=3),
+        base.replace(bottleneck_width=3),
+    ]
+    for arch in grown:
+        assert count_analytic(arch).activations > count_analytic(base).activations, arch.name

@@ -120,7 +120,7 @@ def test_scaled_depths(reference: tuple, total: int, expected: tuple) -> None:
 def test_parse_target(text: str | None, expected: int) -> None:
     from nas_resnext import Complexity
 
-    assert parse_target(text, Complexity(flops=10**9, params=1000), "params") == expected
+    assert parse_target(text, Complexity(flops=10**9, params=1000, activations=10**6), "params") == expected
 
 
 @pytest.mark.parametrize("text", ["x2", "-1", "0x", "lots", "2xx"])
@@ -128,7 +128,7 @@ def test_bad_targets_are_rejected(text: str) -> None:
     from nas_resnext import Complexity
 
     with pytest.raises(ConfigError, match=f"target: got '{text}'; allowed: a multiple of the reference"):
-        parse_target(text, Complexity(flops=1, params=1), "flops")
+        parse_target(text, Complexity(flops=1, params=1, activations=1), "flops")
 
 
 def test_bad_axes_are_rejected() -> None:

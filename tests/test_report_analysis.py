@@ -144,6 +144,51 @@ def test_pareto_of_several_runs_is_per_run_with_every_runs_budget_line() -> None
     assert pareto_infos(same)[0].budget == (SPACE["budget"]["max_gflops"],)  # a shared budget: one line
 
 
+def test_an_activations_objective_gets_its_front_panel_and_budget_lines() -> None:
+    rows = [
+        {"val_accuracy": 0.90, "flops": 300, "activations": 2_000_000},
+        {"val_accuracy": 0.80, "flops": 100, "activations": 3_000_000},  # cheaper in FLOPs, dearer in acts
+        {"val_accuracy": 0.95, "flops": 400, "activations": 2_500_000},
+    ]
+    space = DesignSpace.from_dict(
+        {
+            **SPACE,
+            "objectives": ["val_accuracy", "activations"],
+            "budget": {"min_mactivations": 1.5, "max_mactivations": 4.0},
+        }
+    )
+    report = build_report_data([RunMeta("run", Path("run"), space, run_options())], [table(rows)])
+    # The run's own front is on its objectives: trial 1 is dominated in activations.
+    assert report.table["pareto"].tolist() == [True, False, True]
+    infos = {p.cost: p for p in pareto_infos(report)}
+    assert list(infos) == ["flops", "params", "activations"]
+    panel = infos["activations"]
+    assert (panel.label, panel.scale, panel.log_x) == (
+        "activations (M, conv and classifier outputs)",
+        1e6,
+        True,
+    )
+    assert panel.budget == (1.5, 4.0)
+    assert panel.runs == (ParetoRun("run", front=(0, 2), dominated=(1,), pruned=(), failed=()),)
+    assert panel.points == {0: (2.0, 0.9), 1: (3.0, 0.8), 2: (2.5, 0.95)}
+    shown = json.loads(pareto_figure(panel).to_json())
+    assert shown["layout"]["xaxis"]["title"]["text"] == "activations (M, conv and classifier outputs)"
+
+
+def test_a_run_older_than_the_activations_count_has_nothing_on_their_panel() -> None:
+    new = table([{"val_accuracy": 0.9, "flops": 100, "activations": 2_000_000}], run="new")
+    old = table([{"val_accuracy": 0.8, "flops": 200}], run="old")  # no activations column values at all
+    report = build_report_data([run_meta("new"), run_meta("old")], [new, old])
+    infos = {p.cost: p for p in pareto_infos(report)}
+    assert [r.run for r in infos["activations"].runs] == ["new", "old"]  # colours stay those of the run
+    assert infos["activations"].runs[1] == ParetoRun("old", front=(), dominated=(), pruned=(), failed=())
+    assert infos["activations"].points == {0: (2.0, 0.9)}
+    assert "failed" not in str(json.loads(pareto_figure(infos["activations"]).to_json())["layout"])
+    assert [r.front for r in infos["flops"].runs] == [(0,), (1,)]  # the other panels are as before
+    # Only old runs: no activations panel at all.
+    assert [p.cost for p in pareto_infos(build_report_data([run_meta("old")], [old]))] == ["flops", "params"]
+
+
 def test_edf_weights_match_complexity_distributions() -> None:
     # C=1 has two cheap models and one costly; C=2 one cheap and one costly. The pooled share of the
     # cheap bin is 3/5, of the costly one 2/5; each group's weights follow those shares.
@@ -720,8 +765,11 @@ def test_trials_info_holds_each_trial_once_as_plain_values() -> None:
     assert len(info.keys) == len(info.headings) == len(info.rows[0])
     row = dict(zip(info.keys, info.rows[0], strict=True))
     assert (row["gflops"], row["mparams"], row["pareto"], row["width"]) == (0.00123457, 2.5, True, 4)
+    assert row["mactivations"] is None  # a run older than the activations count
     failed = dict(zip(info.keys, info.rows[1], strict=True))
     assert (failed["val_accuracy"], failed["reason"], failed["latency_ms"]) == (None, f"NaN {EVIL}", None)
+    measured = trials_info(data([{"val_accuracy": 0.9, "activations": 1_234_567}]))
+    assert dict(zip(measured.keys, measured.rows[0], strict=True))["mactivations"] == 1.2346
     assert info.keys[info.pareto] == "pareto" and info.order == table_order(report) == (0, 1)
 
 

@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from nas_resnext import ConfigError, count_analytic
-from nas_resnext.search.sampling import FeasibleSampler, _optuna_samplers, make_sampler
+from nas_resnext.search.sampling import FeasibleSampler, _optuna_samplers, make_sampler, sample_architectures
 from nas_resnext.space import SAMPLERS, DesignSpace
 
 SPACES = sorted(Path(__file__).resolve().parents[1].joinpath("search_spaces").glob("*.yaml"))
@@ -62,6 +62,10 @@ def test_random_quantiles_always_decode_into_the_budget(path: Path) -> None:
         {"max_gflops": 0.0005},
         {"max_mparams": 0.05},
         {"min_gflops": 0.001, "max_gflops": 0.002},  # a band: both corners out, the middle in
+        {"max_mactivations": 0.05},
+        {"min_mactivations": 0.06, "max_mactivations": 0.08},  # a band of activations
+        {"max_gflops": 0.002, "min_mactivations": 0.05},  # an upper limit on one measure, a lower on another
+        {"max_mparams": 0.05, "min_mactivations": 0.04},
         {},
     ],
 )
@@ -89,6 +93,32 @@ def test_infeasible_budget_names_the_smallest_architecture() -> None:
     message = str(info.value)
     assert message.startswith("budget: no architecture of the space is within the budget (GFLOPs <= 1e-06)")
     assert smallest.name in message and f"{count_analytic(smallest).gflops:.4g} GFLOPs" in message
+
+
+def test_activation_budgets_sample_only_in_budget_architectures() -> None:
+    space = _space({"min_mactivations": 0.03, "max_mactivations": 0.06})
+    in_budget = _in_budget(space)
+    assert 0 < len(in_budget) < space.size
+    assert {
+        a.name for a in sample_architectures(space, 300, seed=2)
+    } == in_budget  # all of them, nothing else
+    sampler = FeasibleSampler(space)
+    rng = random.Random(3)
+    for _ in range(300):
+        arch = sampler.decode({name: rng.random() for name in sampler.distributions()})
+        assert 30_000 <= count_analytic(arch).activations <= 60_000, arch.name
+
+
+def test_infeasible_activation_budget_names_the_smallest_architecture_and_its_activations() -> None:
+    space = _space({"max_mactivations": 0.01})
+    with pytest.raises(ConfigError) as info:
+        FeasibleSampler(space).check_feasible()
+    smallest, cx = space.smallest(), count_analytic(space.smallest())
+    assert str(info.value) == (
+        "budget: no architecture of the space is within the budget (Mactivations <= 0.01); the smallest is "
+        f"{smallest.name} at {cx.gflops:.4g} GFLOPs, {cx.mparams:.4g} Mparams and "
+        f"{cx.mactivations:.4g} Mactivations"
+    )
 
 
 @pytest.mark.parametrize("name", ["tpe", "nsga2", "random", "qmc", "grid"])
@@ -147,7 +177,12 @@ def test_every_sampler_a_space_may_name_is_built() -> None:
 
 
 def test_completions_count_exactly_the_in_budget_architectures() -> None:
-    for budget in ({"max_gflops": 0.0005}, {"min_gflops": 0.001, "max_gflops": 0.002}, {}):
+    for budget in (
+        {"max_gflops": 0.0005},
+        {"min_gflops": 0.001, "max_gflops": 0.002},
+        {"min_mactivations": 0.03, "max_mactivations": 0.06},
+        {},
+    ):
         space = _space(budget)
         sampler = FeasibleSampler(space)
         assert sampler.feasible_count() == len(_in_budget(space))

@@ -164,6 +164,7 @@ def test_search_properties_from_tune() -> None:
             [("val_accuracy", "max"), ("params", "min"), ("latency_ms", "min")],
         ),
         ([("top1", "max"), "flops"], [("top1", "max"), ("flops", "min")]),
+        (["val_accuracy", "activations"], [("val_accuracy", "max"), ("activations", "min")]),
     ],
 )
 def test_parse_objectives(objectives: list, parsed: list) -> None:
@@ -229,7 +230,7 @@ def test_replay_study_restores_the_rungs_of_trained_trials() -> None:
             values=[0.6, 100.0] if state == TrialState.COMPLETE else None,
             params={"q_width": 0.5},
             distributions={"q_width": FloatDistribution(0, 1)},
-            user_attrs={"history": history, "flops": 100, **attrs},
+            user_attrs={"history": history, "flops": 100, "activations": 7, **attrs},
         )
 
     study = optuna.create_study(directions=["maximize", "minimize"])
@@ -245,6 +246,12 @@ def test_replay_study_restores_the_rungs_of_trained_trials() -> None:
     # A run whose trials lack an objective the scheduler ranks on is skipped, not fatal.
     latency = MOASHAScheduler(["val_accuracy", "latency_ms"], max_t=9)
     assert latency.replay_study(study.trials) == 0
+    # Activations are an architecture's attribute like FLOPs: replayed from the trial's user attributes.
+    activations = MOASHAScheduler(
+        ["val_accuracy", "activations"], grace_period=1, reduction_factor=3, max_t=9
+    )
+    assert activations.replay_study(study.trials) == 2
+    assert activations.recorded(1)["study-trial-0"].tolist() == [-0.51, 7.0]
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ REQUIRED_COLUMNS = {
     "bottleneck_width",
     "flops",
     "params",
+    "activations",
     "latency_ms",
     "val_accuracy",
     "epochs",
@@ -213,6 +214,39 @@ def test_every_trained_architecture_is_in_budget(tmp_path: Path, tiny_space: Cal
         assert count_analytic(arch).flops <= 0.0001e9
 
 
+@pytest.mark.ray
+def test_a_search_minimising_activations_under_an_activation_budget(
+    tmp_path: Path, tiny_space: Callable[..., Path]
+) -> None:
+    from nas_resnext.report.data import load_report_data
+    from nas_resnext.report.views.pareto import pareto_infos
+    from nas_resnext.rundir import TRIAL_COLUMNS
+
+    # 5 of the 8 tiny architectures have at most 4,500 activations; moasha ranks on them at every rung.
+    space_path = tiny_space(
+        budget={"max_mactivations": 0.0045}, objectives=["val_accuracy", "activations"], training__epochs=2
+    )
+    space = DesignSpace.from_file(space_path)
+    run, outcome = _run(tmp_path, space_path, trials=4, scheduler="moasha", grace_period=1)
+    assert sum(outcome.counts().values()) == 4
+    study = load_study(run.path)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    table = pd.read_csv(run.trials_file)
+    assert list(table.columns) == TRIAL_COLUMNS
+    assert list(table.columns).index("activations") == list(table.columns).index("params") + 1
+    assert table.columns[-1] == "start_epoch"
+    for row in table.itertuples():
+        arch = space.architecture(
+            tuple(map(int, str(row.depths).split(","))), row.width, row.cardinality, row.bottleneck_width
+        )
+        assert row.name == arch.name and row.activations == count_analytic(arch).activations <= 4500
+    complete = [t for t in outcome.trials if t.state == TrialState.COMPLETE]
+    assert complete and all(t.values[1] == t.user_attrs["activations"] for t in complete)
+    # The report plots accuracy against activations, with the budget's line.
+    (activations,) = [p for p in pareto_infos(load_report_data([run.path])) if p.cost == "activations"]
+    assert activations.budget == (0.0045,) and activations.label.startswith("activations (M")
+
+
 def _finished_rows(run_dir: Path) -> int:
     try:
         table = pd.read_csv(run_dir / "trials.csv")
@@ -300,6 +334,29 @@ def test_infeasible_budget_exits_2_naming_the_smallest_and_writes_nothing(
     assert err.startswith("nas-resnext search: error: budget: no architecture of the space is within")
     assert "the smallest is X-11-1x1d-w2-s4-r8-i1" in err and len(err.splitlines()) == 1
     assert not run_dir.exists()
+
+
+def test_infeasible_activation_budget_exits_2_naming_the_smallest_and_writes_nothing(
+    tmp_path: Path, tiny_space: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    code = main(["search", str(tiny_space()), "--max-mactivations", "0.001", "--run-dir", str(run_dir)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(
+        "nas-resnext search: error: budget: no architecture of the space is within the budget "
+        "(GFLOPs <= 0.01, Mactivations <= 0.001)"
+    )
+    assert (
+        "the smallest is X-11-1x1d-w2-s4-r8-i1 at 1.93e-05 GFLOPs, 0.001739 Mparams and 0.002426 Mactivations"
+        in err
+    )
+    assert not run_dir.exists()
+    code = main(["search", str(tiny_space()), "--min-mactivations", "1", "--max-mactivations", "0.5"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        "nas-resnext search: error: --min-mactivations: got 1.0; allowed: a number <= max_mactivations (0.5)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,26 @@ def test_resolved_space_round_trips(tmp_path: Path) -> None:
     assert again.budget == space.budget and again.training == space.training and again.search == space.search
 
 
+def test_activations_are_an_objective_and_a_budget(tmp_path: Path) -> None:
+    data = {
+        **MINIMAL,
+        "budget": {"max_mactivations": 0.035, "min_mactivations": 0.02},
+        "objectives": ["val_accuracy", "activations"],
+    }
+    space = DesignSpace.from_file(_write(tmp_path, data))
+    assert space.objectives == ("val_accuracy", "activations")
+    assert (space.budget.min_mactivations, space.budget.max_mactivations) == (0.02, 0.035)
+    assert space.budget.describe() == "Mactivations >= 0.02, Mactivations <= 0.035"
+    admitted = {a.name for a in space.architectures() if space.budget.admits(count_analytic(a))}
+    expected = {a.name for a in space.architectures() if 20_000 <= count_analytic(a).activations <= 35_000}
+    assert admitted == expected and 0 < len(admitted) < space.size
+    # The resolved space (what a run directory stores) keeps both.
+    again = DesignSpace.from_dict(space.to_dict())
+    assert (again.budget, again.objectives) == (space.budget, space.objectives)
+    three = DesignSpace.from_dict({**MINIMAL, "objectives": ["val_accuracy", "flops", "activations"]})
+    assert three.objectives == ("val_accuracy", "flops", "activations")
+
+
 def test_yaml_exponent_without_dot_is_a_number(tmp_path: Path) -> None:
     text = yaml.safe_dump(MINIMAL) + "training:\n  weight_decay: 5e-4\n"
     assert DesignSpace.from_file(_write(tmp_path, text)).training.weight_decay == 5e-4
@@ -164,7 +184,17 @@ def _with(path: str, value: object) -> dict:
         ),
         (
             _with("budget.max_flops", 1),
-            "budget.max_flops: got 1; allowed: max_gflops, min_gflops, max_mparams",
+            "budget.max_flops: got 1; allowed: max_gflops, min_gflops, max_mparams, max_mactivations, "
+            "min_mactivations",
+        ),
+        (_with("budget.max_mactivations", 0), "budget.max_mactivations: got 0; allowed: a number > 0"),
+        (
+            _with("budget.min_mactivations", "many"),
+            "budget.min_mactivations: got 'many'; allowed: a number >= 0",
+        ),
+        (
+            {**MINIMAL, "budget": {"min_mactivations": 2.0, "max_mactivations": 1.5}},
+            "budget.min_mactivations: got 2.0; allowed: a number <= max_mactivations (1.5)",
         ),
         (
             _with("objectives", ["flops", "val_accuracy"]),
@@ -172,7 +202,7 @@ def _with(path: str, value: object) -> dict:
         ),
         (
             _with("objectives", ["val_accuracy", "energy"]),
-            "objectives[1]: got 'energy'; allowed: flops | params | latency_ms",
+            "objectives[1]: got 'energy'; allowed: flops | params | activations | latency_ms",
         ),
         (_with("training.epochs", 0), "training.epochs: got 0; allowed: an integer >= 1"),
         (_with("training.lr", "fast"), "training.lr: got 'fast'; allowed: a number"),

@@ -131,6 +131,7 @@ def architecture_summary(arch: Architecture, complexity: Complexity) -> dict[str
         "layers": arch.layers,
         "params": complexity.params,
         "flops": complexity.flops,
+        "activations": complexity.activations,
     }
 
 

@@ -1,4 +1,4 @@
-"""``nas-resnext count``: FLOPs and parameters of one architecture."""
+"""``nas-resnext count``: FLOPs, parameters and activations of one architecture."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from nas_resnext.cli.common import (
     architecture_summary,
     print_json,
 )
-from nas_resnext.complexity import FLOP_CONVENTION, METHODS, count
+from nas_resnext.complexity import ACTIVATION_CONVENTION, FLOP_CONVENTION, METHODS, count
 from nas_resnext.shapes import stage_widths
 from nas_resnext.units import human_count
 
@@ -27,9 +27,10 @@ examples:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "count",
-        help="FLOPs and params of one architecture",
-        description="Count FLOPs (multiply-adds, fvcore convention, batch 1) and trainable parameters of one "
-        "ResNeXt. The analytic counter is exact (equal to fvcore) and takes microseconds.",
+        help="FLOPs, params and activations of one architecture",
+        description="Count FLOPs (multiply-adds, fvcore convention, batch 1), trainable parameters and "
+        "activations (output elements of every conv and the classifier, as pycls counts them, batch 1) of "
+        "one ResNeXt. The analytic counter is exact (equal to fvcore) and takes microseconds.",
         epilog=EXAMPLES,
         formatter_class=HelpFormatter,
     )
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     outputs = [str(stage_widths(arch, stage)[1]) for stage in range(len(arch.depths))]
     complexity = count(arch, args.method)
     if args.json:
-        print_json({**architecture_summary(arch, complexity), "method": args.method})
+        summary = architecture_summary(arch, complexity)
+        print_json({**summary, "activation_convention": ACTIVATION_CONVENTION, "method": args.method})
         return 0
     rows = [
         (
@@ -62,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
         ("stem width", str(arch.stem_width)),
         ("params", f"{complexity.params:,}  ({human_count(complexity.params)})"),
         ("FLOPs", f"{complexity.flops:,}  ({complexity.gflops:.3f} GFLOPs, {FLOP_CONVENTION})"),
+        (
+            "activations",
+            f"{complexity.activations:,}  ({human_count(complexity.activations)}, {ACTIVATION_CONVENTION})",
+        ),
         ("counted by", args.method),
     ]
     print(arch.name)

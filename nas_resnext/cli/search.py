@@ -49,6 +49,8 @@ _SPACE_FLAGS = {
     "max_gflops": ("budget.max_gflops", float),
     "min_gflops": ("budget.min_gflops", float),
     "max_mparams": ("budget.max_mparams", float),
+    "max_mactivations": ("budget.max_mactivations", float),
+    "min_mactivations": ("budget.min_mactivations", float),
     "sampler": ("search.sampler", str),
     "scheduler": ("search.scheduler", str),
     "seed": ("search.seed", int),
@@ -79,6 +81,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--max-gflops", type=float, metavar="X", help="budget: at most X GFLOPs")
     group.add_argument("--min-gflops", type=float, metavar="X", help="budget: at least X GFLOPs")
     group.add_argument("--max-mparams", type=float, metavar="X", help="budget: at most X million params")
+    group.add_argument(
+        "--max-mactivations",
+        type=float,
+        metavar="X",
+        help="budget: at most X million activations (conv and classifier outputs, batch 1)",
+    )
+    group.add_argument(
+        "--min-mactivations", type=float, metavar="X", help="budget: at least X million activations"
+    )
     group.add_argument("--sampler", choices=SAMPLERS, help="Optuna sampler")
     group.add_argument("--scheduler", choices=SCHEDULERS, help="early stopping: none, ASHA, or Pareto-aware")
     group.add_argument("--seed", type=int, metavar="N", help="seed of sampling and training")
@@ -239,22 +250,7 @@ def _search(
         print(f"{sum(counts.values())} trials ({text}) in {outcome.seconds:.0f} s")
         if rows:
             print("Pareto-optimal architectures (validation accuracy vs cost):")
-            print(
-                format_table(
-                    ["trial", "name", "accuracy", "GFLOPs", "params", "latency ms"],
-                    [
-                        [
-                            r["number"],
-                            r["name"],
-                            f"{r['val_accuracy']:.2%}",
-                            f"{r['flops'] / 1e9:.4f}",
-                            human_count(r["params"]),
-                            f"{r['latency_ms']:.2f}" if r["latency_ms"] else "-",
-                        ]
-                        for r in rows
-                    ],
-                )
-            )
+            _print_front(rows, "activations" in space.objectives)
         print(f"run directory: {run_dir.path}")
         kept = run_dir.kept_weights()
         if kept:
@@ -288,6 +284,27 @@ def _resume_tradeoff(run: RunDirectory, args: argparse.Namespace) -> int:
     return resume_and_print(run, None, execution_flags(args), as_json=args.json, quiet=args.quiet)
 
 
+def _print_front(rows: list[dict[str, Any]], activations: bool) -> None:
+    """The front as a table; activations get a column where they are an objective."""
+    headers = ["trial", "name", "accuracy", "GFLOPs", "params", "latency ms"]
+    if activations:
+        headers.insert(5, "activations")
+    table = []
+    for r in rows:
+        cells = [
+            r["number"],
+            r["name"],
+            f"{r['val_accuracy']:.2%}",
+            f"{r['flops'] / 1e9:.4f}",
+            human_count(r["params"]),
+            f"{r['latency_ms']:.2f}" if r["latency_ms"] else "-",
+        ]
+        if activations:
+            cells.insert(5, human_count(r["activations"]) if r["activations"] is not None else "-")
+        table.append(cells)
+    print(format_table(headers, table))
+
+
 def _pareto_row(trial: Any) -> dict[str, Any]:
     attrs = trial.user_attrs
     axes = Architecture.from_dict(attrs["architecture"]).axis_values()
@@ -297,6 +314,7 @@ def _pareto_row(trial: Any) -> dict[str, Any]:
         "val_accuracy": trial.values[0],
         "flops": attrs.get("flops"),
         "params": attrs.get("params"),
+        "activations": attrs.get("activations"),
         "latency_ms": attrs.get("latency_ms"),
         **axes,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from nas_resnext.cli.common import HelpFormatter, format_table, print_json
-from nas_resnext.complexity import FLOP_CONVENTION, count_analytic
+from nas_resnext.complexity import ACTIVATION_CONVENTION, FLOP_CONVENTION, count_analytic
 from nas_resnext.errors import ConfigError
 from nas_resnext.space import AxisRange, DesignSpace
 from nas_resnext.units import gflops_text, human_count
@@ -75,11 +75,13 @@ def run(args: argparse.Namespace) -> int:
                     "name": summary.smallest.name,
                     "flops": summary.smallest_complexity.flops,
                     "params": summary.smallest_complexity.params,
+                    "activations": summary.smallest_complexity.activations,
                 },
                 "largest": {
                     "name": summary.largest.name,
                     "flops": summary.largest_complexity.flops,
                     "params": summary.largest_complexity.params,
+                    "activations": summary.largest_complexity.activations,
                 },
                 "budget": space.budget.to_dict(),
                 "within_budget": summary.within_budget,
@@ -110,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
         ("smallest", summary.smallest, summary.smallest_complexity),
         ("largest", summary.largest, summary.largest_complexity),
     ):
-        print(f"  {label:<17} {arch.name}: {cx.gflops:.4g} GFLOPs, {human_count(cx.params)} params")
+        print(
+            f"  {label:<17} {arch.name}: {cx.gflops:.4g} GFLOPs, {human_count(cx.params)} params, "
+            f"{human_count(cx.activations)} activations"
+        )
     how = "exact" if summary.exact else f"estimated from {summary.evaluated:,} samples"
     print(f"  budget            {space.budget.describe()}")
     print(f"  in budget         {summary.within_budget:.1%} of the space ({how})")
@@ -122,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     t = space.training
     print(f"  training          {t.epochs} epochs, batch {t.batch_size}, lr {t.lr:g}, {t.schedule} schedule")
     print(f"  (GFLOPs: {FLOP_CONVENTION})")
+    print(f"  (activations: {ACTIVATION_CONVENTION})")
     if summary.within_budget == 0:
         checked = "architecture of this space" if summary.exact else "sampled architecture"
         print(f"  warning: no {checked} is within the budget")
@@ -137,7 +143,13 @@ def _print_sample(space: DesignSpace, count: int, seed: int, as_json: bool) -> i
     for arch in drawn:
         complexity = count_analytic(arch)
         rows.append(
-            {"name": arch.name, **arch.axis_values(), "flops": complexity.flops, "params": complexity.params}
+            {
+                "name": arch.name,
+                **arch.axis_values(),
+                "flops": complexity.flops,
+                "params": complexity.params,
+                "activations": complexity.activations,
+            }
         )
     if as_json:
         print_json(rows)

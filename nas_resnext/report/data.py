@@ -130,6 +130,8 @@ def build_report_data(
     table.insert(0, "row", np.arange(len(table)))
     table["val_accuracy"] = pd.to_numeric(table["val_accuracy"], errors="coerce").astype(float)
     table["latency_ms"] = pd.to_numeric(table["latency_ms"], errors="coerce").astype(float)
+    # Runs older than the activations count have none (an empty column); a Pareto panel leaves them out.
+    table["activations"] = pd.to_numeric(table["activations"], errors="coerce").astype(float)
     table["pareto"] = False
     for run in runs:
         selected = (table["run"] == run.name) & (table["state"] == "COMPLETE") & ~is_copy(table)

@@ -30,9 +30,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from nas_resnext.architecture import Architecture
-from nas_resnext.complexity import count_analytic
+from nas_resnext.complexity import Complexity, count_analytic
 from nas_resnext.errors import ConfigError
-from nas_resnext.space import SAMPLERS, DesignSpace
+from nas_resnext.space import SAMPLERS, Budget, DesignSpace
 
 if TYPE_CHECKING:
     from nas_resnext.rundir import RunOptions
@@ -81,23 +81,18 @@ class FeasibleSampler:
         rest = self.axes[len(prefix) :]
         if not rest:
             return self._admits(prefix)
-        # Complexity grows along every axis: if the cheapest completion is in budget or the dearest is
-        # out of it on the low side, the answer follows from the two corners without enumerating.
+        # Complexity (FLOPs, params and activations alike) grows along every axis: if the cheapest
+        # completion is in budget or over an upper limit, or the dearest is under a lower limit, the answer
+        # follows from the two corners without enumerating.
         cheapest = prefix + tuple(values[0] for _, values in rest)
         cheapest_cx = count_analytic(self.architecture(cheapest))
         budget = self.space.budget
         if budget.admits(cheapest_cx):
             return True
-        over_max = (budget.max_gflops is not None and cheapest_cx.flops > budget.max_gflops * 1e9) or (
-            budget.max_mparams is not None and cheapest_cx.params > budget.max_mparams * 1e6
-        )
-        if over_max:
+        if budget.exceeds(cheapest_cx):
             return False
         dearest = prefix + tuple(values[-1] for _, values in rest)
-        if (
-            budget.min_gflops is not None
-            and count_analytic(self.architecture(dearest)).flops < budget.min_gflops * 1e9
-        ):
+        if budget.falls_short(count_analytic(self.architecture(dearest))):
             return False
         return any(self._has_feasible_completion((*prefix, v)) for v in rest[0][1])
 
@@ -160,7 +155,7 @@ class FeasibleSampler:
             self.space.budget.describe(),
             "a budget that admits at least one architecture",
             note=f"no architecture of the space is within the budget ({self.space.budget.describe()}); "
-            f"the smallest is {smallest.name} at {cx.gflops:.4g} GFLOPs and {cx.mparams:.4g} Mparams",
+            f"the smallest is {smallest.name} at {_complexity_text(cx, self.space.budget)}",
         )
 
     # -- Optuna parametrisation ----------------------------------------------------------------------
@@ -218,6 +213,13 @@ class FeasibleSampler:
             return
         for index in range(len(self.feasible_architectures())):
             study.enqueue_trial({GRID_PARAM: index})
+
+
+def _complexity_text(cx: Complexity, budget: Budget) -> str:
+    """``0.0006554 GFLOPs and 0.01594 Mparams``, and its activations where the budget limits them."""
+    if budget.bounds_activations:
+        return f"{cx.gflops:.4g} GFLOPs, {cx.mparams:.4g} Mparams and {cx.mactivations:.4g} Mactivations"
+    return f"{cx.gflops:.4g} GFLOPs and {cx.mparams:.4g} Mparams"
 
 
 def _pick(values: tuple[int, ...], weights: list[float], quantile: float) -> int:

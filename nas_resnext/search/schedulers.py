@@ -141,9 +141,9 @@ class MOASHAScheduler(FIFOScheduler):
     """Multi-objective asynchronous successive halving (MO-ASHA) as a Ray Tune scheduler.
 
     Args:
-        objectives: metric names (``"val_accuracy"`` maximised; ``"flops"``, ``"params"``, ``"latency_ms"``
-            minimised) or ``(metric, "min" | "max")`` pairs. Every result must report every objective;
-            None or NaN marks a diverged trial and ranks worst.
+        objectives: metric names (``"val_accuracy"`` maximised; ``"flops"``, ``"params"``,
+            ``"activations"``, ``"latency_ms"`` minimised) or ``(metric, "min" | "max")`` pairs. Every
+            result must report every objective; None or NaN marks a diverged trial and ranks worst.
         time_attr: the monotonically increasing result key that counts progress (one epoch per report).
         grace_period: epochs before the first rung.
         reduction_factor: eta; about 1/eta of the trials reaching a rung go on to the next.
@@ -284,7 +284,7 @@ class MOASHAScheduler(FIFOScheduler):
                 or not history
             ):
                 continue
-            fixed = {k: attrs[k] for k in ("flops", "params", "latency_ms") if k in attrs}
+            fixed = {k: attrs[k] for k in ("flops", "params", "activations", "latency_ms") if k in attrs}
             results = [
                 {**fixed, **entry, self.time_attr: int(entry["epoch"])}
                 for entry in history

@@ -1,8 +1,8 @@
 """The Optuna study that holds a search's history: opening it, recording trials, reading them back.
 
 Every trial carries its architecture as user attributes (``name``, ``depths``, ``width``, ``cardinality``,
-``bottleneck_width``, ``flops``, ``params``) beside the sampler's quantile parameters, so the study is
-readable on its own (``optuna-dashboard sqlite:///RUN/study.db``).
+``bottleneck_width``, ``flops``, ``params``, ``activations``) beside the sampler's quantile parameters, so
+the study is readable on its own (``optuna-dashboard sqlite:///RUN/study.db``).
 
 Two kinds of FAIL trial are not outcomes of their candidate and do not count toward the requested number:
 ``interrupted`` ones (the search stopped while they ran) and ``retried`` ones (a transient fault ended them).
@@ -83,6 +83,7 @@ def architecture_attrs(arch: Architecture, complexity: Complexity) -> dict[str, 
         **arch.axis_values(),
         "flops": complexity.flops,
         "params": complexity.params,
+        "activations": complexity.activations,
     }
 
 

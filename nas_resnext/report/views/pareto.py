@@ -1,4 +1,5 @@
-"""Validation accuracy against each cost (GFLOPs, Mparams, latency): every run's trials and its 2-D front.
+"""Validation accuracy against each cost (GFLOPs, Mparams, activations, latency): every run's trials and its
+2-D front.
 
 A copy of another trial (a redrawn architecture, not trained again) is not plotted: it would sit on its
 source's point, and on a front it would list one trained model twice. The panel counts copies in a note.
@@ -13,12 +14,18 @@ import pandas as pd
 
 from nas_resnext.pareto import losses, pareto_mask
 from nas_resnext.report.data import ReportData, is_copy
-from nas_resnext.report.views.plotting import FLOPS_LABEL, color, scatter_class, text
+from nas_resnext.report.views.plotting import ACTIVATIONS_LABEL, FLOPS_LABEL, color, scatter_class, text
 from nas_resnext.report.views.trials import HOVER
+from nas_resnext.space import Budget
 
-COST_LABELS = {"flops": FLOPS_LABEL, "params": "Mparams", "latency_ms": "latency (ms, batch 1)"}
-# Costs as shown: flops in G, params in M.
-COST_SCALES = {"flops": 1e9, "params": 1e6, "latency_ms": 1.0}
+COST_LABELS = {
+    "flops": FLOPS_LABEL,
+    "params": "Mparams",
+    "activations": ACTIVATIONS_LABEL,
+    "latency_ms": "latency (ms, batch 1)",
+}
+# Costs as shown: flops in G, params and activations in M.
+COST_SCALES = {"flops": 1e9, "params": 1e6, "activations": 1e6, "latency_ms": 1.0}
 # Failed trials named in a panel's hover note; the rest are counted.
 FAILED_SHOWN = 15
 
@@ -44,21 +51,18 @@ class ParetoInfo(NamedTuple):
 
 
 def pareto_infos(data: ReportData) -> list[ParetoInfo]:
-    """One panel per cost that was measured: accuracy vs GFLOPs, Mparams and latency."""
+    """One panel per cost that was measured: accuracy vs GFLOPs, Mparams, activations and latency. A run
+    that did not measure a cost (one older than the activations count) has nothing on that panel."""
     table = data.table
     infos = []
-    for cost in ("flops", "params", "latency_ms"):
+    for cost in COST_LABELS:
         if table[cost].notna().sum() == 0:
             continue
         runs = tuple(_pareto_run(table[table["run"] == run.name], run.name, cost) for run in data.runs)
         # Every run's limits (runs over one space share them, so one line each).
         budget: set[float] = set()
         for run in data.runs:
-            b = run.space.budget
-            if cost == "flops":
-                budget.update(v for v in (b.min_gflops, b.max_gflops) if v is not None)
-            elif cost == "params" and b.max_mparams is not None:
-                budget.add(b.max_mparams)
+            budget.update(v for v in _budget_limits(run.space.budget, cost) if v is not None)
         plotted = table[table["val_accuracy"].notna() & table[cost].notna() & ~is_copy(table)]
         x = plotted[cost].to_numpy(dtype=float) / COST_SCALES[cost]
         y = plotted["val_accuracy"].to_numpy(dtype=float)
@@ -79,7 +83,20 @@ def pareto_infos(data: ReportData) -> list[ParetoInfo]:
     return infos
 
 
+def _budget_limits(budget: Budget, cost: str) -> tuple[float | None, ...]:
+    """The budget's limits on ``cost``, in the panel's axis units (None where unbounded)."""
+    if cost == "flops":
+        return (budget.min_gflops, budget.max_gflops)
+    if cost == "params":
+        return (budget.max_mparams,)
+    if cost == "activations":
+        return (budget.min_mactivations, budget.max_mactivations)
+    return ()
+
+
 def _pareto_run(table: pd.DataFrame, run: str, cost: str) -> ParetoRun:
+    if table[cost].isna().all():  # not measured in this run: nothing to plot, nothing failed
+        return ParetoRun(run=run, front=(), dominated=(), pruned=(), failed=())
     copies = table[is_copy(table)]
     table = table[~is_copy(table)]
     has_point = table["val_accuracy"].notna() & table[cost].notna()

@@ -11,6 +11,7 @@ import html
 from typing import Any
 
 FLOPS_LABEL = "GFLOPs (multiply-adds, fvcore)"
+ACTIVATIONS_LABEL = "activations (M, conv and classifier outputs)"
 # Above this many points a view uses WebGL traces, which stay responsive where SVG would not.
 WEBGL_POINTS = 2000
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]

@@ -32,6 +32,7 @@ DATA_COLUMNS = [
     ("group_width", "C·d", None),
     ("gflops", FLOPS_LABEL, 6),
     ("mparams", "Mparams", 4),
+    ("mactivations", "Mactivations", 4),
     ("latency_ms", "latency ms", 3),
     ("val_accuracy", "val accuracy", 4),
     ("epochs", "epochs", None),
@@ -82,7 +83,11 @@ def trials_info(data: ReportData) -> TrialsInfo:
 
 def trial_rows(data: ReportData) -> tuple[tuple[Any, ...], ...]:
     """One array per trial (``DATA_COLUMNS``), indexed by the table's ``row``."""
-    table = data.table.assign(gflops=data.table["flops"] / 1e9, mparams=data.table["params"] / 1e6)
+    table = data.table.assign(
+        gflops=data.table["flops"] / 1e9,
+        mparams=data.table["params"] / 1e6,
+        mactivations=data.table["activations"] / 1e6,
+    )
     columns = [table[key].astype(object).tolist() for key, _, _ in DATA_COLUMNS]
     digits = [d for _, _, d in DATA_COLUMNS]
     return tuple(
