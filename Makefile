@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 WHEELS ?= /opt/wheels
 FIND_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS))
 
-.PHONY: venv browser test test-fast lint format demo clean
+.PHONY: venv browser postgres test test-fast lint format demo clean
 
 venv: $(VENV)/.installed
 
@@ -33,7 +33,16 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 		else echo "the report tests need Chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
-test: lint browser
+# The --storage tests start a PostgreSQL server of their own (initdb and postgres in a temporary folder, as
+# the postgres system user under root): Debian's package, installed here when its programs are missing (the
+# cluster the package may set up is not used).
+PG_BIN := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
+postgres:
+	@{ command -v initdb >/dev/null 2>&1 || [ -n "$(PG_BIN)" ]; } || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; \
+		else echo "the --storage tests need PostgreSQL: sudo apt-get install postgresql" >&2; exit 1; fi; }
+
+test: lint browser postgres
 	$(BIN)/python -m pytest -q
 
 # The edit loop: everything but the tests marked ray, browser or slow (well under two minutes here).

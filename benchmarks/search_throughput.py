@@ -156,6 +156,23 @@ def main() -> int:
         else:
             values = [t.user_attrs.get("timings", {}).get(key, 0.0) for t in trained]
         print(f"  {label:<70} {statistics.fmean(values) if values else 0:7.3f} s  {sum(values):7.1f} s")
+    # Trials in flight over time, from when each ended and how long it ran in its worker.
+    intervals = [
+        (
+            t.datetime_complete.timestamp() - t.user_attrs["timings"]["time_in_trial"],
+            t.datetime_complete.timestamp(),
+        )
+        for t in trained
+        if t.datetime_complete and "time_in_trial" in t.user_attrs.get("timings", {})
+    ]
+    edges = sorted(
+        [(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals], key=lambda e: (e[0], e[1])
+    )
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    print(f"trials in flight at once: at most {peak} of {n_slots} slots")
     outside = wall * n_slots - in_trials - worker_start
     label = "slot time outside any trial (Ray start, scheduling, idle slots)"
     print(f"  {label:<70} {'':>7}    {outside:7.1f} s")

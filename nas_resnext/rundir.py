@@ -2,7 +2,8 @@
 
 RUN/space.yaml    the resolved design space (flags applied)
 RUN/run.json      how the run runs: trials, sampler, scheduler, execution options, versions
-RUN/study.db      the Optuna study (SQLite): the run's history
+RUN/study.db      the Optuna study (SQLite): the run's history; a run started with --storage keeps its study
+                  in that database instead, under a name of its own (both recorded in run.json)
 RUN/ray/          the Ray Tune experiments (one per start or resume)
 RUN/trials.csv    one row per trial, rewritten as trials finish
 RUN/weights/      kept trained weights (--keep-weights): trial_NNNNN.pt, a state dict, and trial_NNNNN.json,
@@ -47,11 +48,12 @@ WEIGHTS_DIR = "weights"
 RETRAINED_DIR = "retrained"
 KEEP_WEIGHTS = ("front", "all", "none")
 RUN_DIRECTORY_HOLDS = (
-    f"a run directory made by nas-resnext search or tradeoff (with {SPACE_FILE}, {RUN_FILE} and {STUDY_FILE})"
+    f"a run directory made by nas-resnext search or tradeoff (with {SPACE_FILE}, {RUN_FILE} and {STUDY_FILE} "
+    "or the --storage database its run.json names)"
 )
 TRADEOFF_RUN_HOLDS = (
-    f"a run directory made by nas-resnext tradeoff (with {SPACE_FILE}, {RUN_FILE}, {STUDY_FILE} "
-    f"and {PLAN_FILE})"
+    f"a run directory made by nas-resnext tradeoff (with {SPACE_FILE}, {RUN_FILE}, {STUDY_FILE} or the "
+    f"--storage database its run.json names, and {PLAN_FILE})"
 )
 TRIAL_COLUMNS = [
     "number",
@@ -73,6 +75,7 @@ TRIAL_COLUMNS = [
     "error",
     "reused_from",
     "attempt",
+    "node",
     "start_epoch",
 ]
 # Columns copied from the trial's user attributes as they are: those from width to latency_ms.
@@ -99,6 +102,10 @@ class RunOptions:
     seed: int
     ray_address: str | None = None
     storage_path: str | None = None
+    # --storage: the database that holds the study, as a URL without its password (None: RUN/study.db), and
+    # the study's name there (None: the space's name, as in RUN/study.db); both fixed when the run starts
+    study_storage: str | None = None
+    study_name: str | None = None
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
@@ -173,8 +180,59 @@ class RunDirectory:
 
     @property
     def storage_url(self) -> str:
-        """The study's storage, as Optuna's RDB storage takes it."""
-        return f"sqlite:///{self.study_file.resolve()}"
+        """The study's storage, as Optuna's RDB storage takes it: the database run.json records (a run started
+        with ``--storage``; its password from the environment, or the command line of this very start) or
+        ``RUN/study.db``. A recorded database that cannot be opened is bad input naming run.json's field."""
+        from nas_resnext.search.study import StudyStorage
+
+        options = self.load_options() if self.run_file.is_file() else None
+        if options is None or options.study_storage is None:
+            return f"sqlite:///{self.study_file.resolve()}"
+        return StudyStorage(options.study_storage, field="study_storage", source=str(self.run_file))
+
+    @property
+    def study_name(self) -> str:
+        """The run's study in its storage: the name recorded by a run started with ``--storage`` (whose
+        database other runs share), else the space's name."""
+        options = self.load_options() if self.run_file.is_file() else None
+        if options is not None and options.study_name:
+            return options.study_name
+        return self.load_space().name
+
+    @property
+    def study_description(self) -> str:
+        """What the study is (for optuna-dashboard and the optuna CLI): the space's description, the run."""
+        from nas_resnext.search.study import study_description
+
+        space = self.load_space()
+        return study_description(space.description, space.name, self.path)
+
+    @property
+    def has_shared_storage(self) -> bool:
+        """Whether the study is in a ``--storage`` database (which other runs may share)."""
+        return self.run_file.is_file() and self.load_options().study_storage is not None
+
+    def open_study(self, sampler: Any = None) -> Any:
+        """The run's Optuna study, created on first use (directions from the space's objectives)."""
+        from nas_resnext.search.study import open_study
+
+        objectives = self.load_space().objectives
+        return open_study(self.storage_url, self.study_name, objectives, sampler, self.study_description)
+
+    def load_study(self) -> Any:
+        """The run's Optuna study as it is, or None when it has none yet."""
+        from nas_resnext.search.study import load_study
+
+        if not (self.has_shared_storage or self.study_file.is_file()):
+            return None
+        return load_study(self.storage_url, self.study_name, shared=self.has_shared_storage)
+
+    @staticmethod
+    def new_study_name(space_name: str, path: Path) -> str:
+        """The study name of a new run with ``--storage`` at ``path``: unique among runs sharing a database
+        as long as their directories' names differ (the default names hold the space's name and the time)."""
+        directory = Path(path).resolve().name
+        return directory if directory.startswith(space_name) else f"{space_name}-{directory}"
 
     @property
     def is_tradeoff(self) -> bool:
@@ -258,9 +316,7 @@ class RunDirectory:
 
     def load_trials(self) -> list[FrozenTrial]:
         """Every trial of the run's study, in order; a run without a study is bad input."""
-        from nas_resnext.search.study import load_study
-
-        study = load_study(self.storage_url, self.load_space().name) if self.study_file.is_file() else None
+        study = self.load_study()
         if study is None:
             raise ConfigError(self.flag, str(self.path), RUN_DIRECTORY_HOLDS)
         return study.get_trials(deepcopy=False)
@@ -345,6 +401,8 @@ def trials_table(trials: list[FrozenTrial]) -> pd.DataFrame:
                 **{column: attrs.get(column) for column in ("seconds", "error", "reused_from")},
                 # 1-based; runs older than retries trained each trial once. A reused copy trained nothing.
                 "attempt": attrs.get("attempt", None if "reused_from" in attrs else 1),
+                # The Ray node's id; none for a reused copy, a trial that never reported, or an older run.
+                "node": attrs.get("node"),
                 # 1 for a fresh start, k + 1 for a trial continued from its checkpoint after epoch k
                 "start_epoch": attrs.get("start_epoch", None if "reused_from" in attrs else 1),
             }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,11 +11,15 @@ from nas_resnext.errors import ConfigError
 
 SCHEDULES = ("cosine", "step")
 DEVICES = ("auto", "cpu", "cuda")
+# Where a training setting can come from, highest precedence first: a command-line flag, the design-space
+# file's ``training:``, the data set's recommendations (``DatasetInfo.recommended_training``), TrainSettings.
+SOURCES = ("flag", "file", "dataset", "default")
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """How one candidate is trained. Defaults suit small CIFAR-template models."""
+    """How one candidate is trained. The defaults suit short CIFAR training; a data set may recommend others
+    (``DatasetInfo.recommended_training``), which the CLI and space files apply (``layered_settings``)."""
 
     epochs: int = 10
     batch_size: int = 128
@@ -105,3 +109,20 @@ class TrainSettings:
                 except ValueError:
                     raise ConfigError(key, values[key], "a number") from None
         return cls(**values)
+
+
+def layered_settings(
+    layers: Sequence[tuple[str, Mapping[str, Any]]],
+) -> tuple[TrainSettings, dict[str, str]]:
+    """TrainSettings from ``layers`` of field values, highest precedence first (e.g. ``[("flag", ...),
+    ("dataset", ...)]``), ``TrainSettings()``'s defaults filling the fields no layer sets; and where each
+    field's value came from (a layer's name, or ``"default"``). Each layer is validated on its own, so an
+    error names a field of the layer that holds the bad value."""
+    values: dict[str, Any] = {}
+    sources = {f.name: "default" for f in dataclasses.fields(TrainSettings)}
+    for source, layer in reversed(layers):  # lowest precedence first: later layers overwrite
+        checked = TrainSettings.from_dict(layer)
+        for key in layer:
+            values[key] = getattr(checked, key)
+            sources[key] = source
+    return TrainSettings(**values), sources

@@ -16,8 +16,9 @@ from typing import Any
 
 from nas_resnext.architecture import DEFAULT_IN_CHANNELS, DEFAULT_STEM_WIDTH, TEMPLATES, Architecture
 from nas_resnext.complexity import Complexity, count_analytic
+from nas_resnext.data.catalog import get_dataset
 from nas_resnext.errors import ConfigError
-from nas_resnext.settings import TrainSettings
+from nas_resnext.settings import TrainSettings, layered_settings
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagefolder", "synthetic")
 COSTS = ("flops", "params", "activations", "latency_ms")
@@ -286,6 +287,9 @@ class DesignSpace:
     search: SearchSettings = field(default_factory=SearchSettings)
     description: str = ""
     source: str | None = None
+    # The training fields the file left out and its data set's recommendations set (the rest: the file's own
+    # keys, or TrainSettings' defaults). Provenance only: a resolved space written back holds every key.
+    training_from_dataset: tuple[str, ...] = field(default=(), compare=False)
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -384,8 +388,10 @@ class DesignSpace:
         if not isinstance(name, str) or not name.strip() or "/" in name:
             raise ConfigError("name", name, "a non-empty string without '/'")
         training = data.get("training") or {}
-        try:
-            train_settings = TrainSettings.from_dict(training)
+        try:  # the file's keys win over the data set's recommendations, which win over TrainSettings'
+            train_settings, sources = layered_settings(
+                [("file", training), ("dataset", get_dataset(dataset).recommended_training)]
+            )
         except ConfigError as error:
             raise ConfigError(f"training.{error.field}", error.value, error.allowed) from None
 
@@ -404,6 +410,7 @@ class DesignSpace:
             budget=Budget.parse(data.get("budget")),
             objectives=_parse_objectives(data.get("objectives")),
             training=train_settings,
+            training_from_dataset=tuple(name for name, source in sources.items() if source == "dataset"),
             search=SearchSettings.parse(data.get("search")),
             **ranges,
         )

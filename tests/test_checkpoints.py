@@ -190,8 +190,10 @@ def test_a_retried_trial_continues_from_the_checkpoint_of_the_attempt_it_replace
         time.sleep(0.05)
     trial_dirs = list(run_dir.glob("ray/*/trial_00000_*"))
     assert trial_dirs and latest_checkpoint(trial_dirs[0]) is not None
-    workers = trial_workers(search.pid)
-    assert workers
+    workers: list[int] = []
+    while not workers and time.monotonic() < deadline and search.poll() is None:
+        workers = trial_workers(search.pid, busy_only=False)
+    assert workers, "no worker of the trial was found"
     os.kill(workers[0], signal.SIGKILL)  # the worker dies, as on a lost node
     _, err = search.communicate(timeout=600)
     assert search.returncode == 0, err

@@ -13,13 +13,16 @@ import pytest
 import torch
 
 from nas_resnext.cli import main
+from nas_resnext.data.catalog import DATASETS
 from nas_resnext.settings import TrainSettings
 
-# The README's command: a small cifar-template ResNeXt on the bundled digits.
+# The README's command: a small cifar-template ResNeXt on the bundled digits, trained as the digits data set
+# recommends (no training flags).
 DIGITS_COMMAND = [
     *("train", "--template", "cifar", "--depths", "1,1,1", "--width", "16", "-C", "4", "-d", "4"),
-    *("--stem-width", "16", "--epochs", "8", "--batch-size", "32", "--lr", "0.05"),
+    *("--stem-width", "16"),
 ]
+DIGITS_TRAINING = DATASETS["digits"].recommended_training
 TINY = [
     "train",
     "--template",
@@ -38,18 +41,36 @@ TINY = [
 JSON_KEYS = {"val_accuracy", "params", "flops", "latency_ms", "epochs", "train_seconds", "state"}
 
 
-def test_documented_digits_command_reaches_95_percent(capsys) -> None:
+def test_documented_digits_command_reaches_97_percent_on_the_data_sets_defaults(capsys) -> None:
     assert main([*DIGITS_COMMAND, "--json"]) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out)
     assert captured.err == ""  # no progress bar with --json
     assert result.keys() >= JSON_KEYS
-    assert result["state"] == "complete" and result["epochs"] == 8
-    assert result["val_accuracy"] >= 0.95
+    epochs = DIGITS_TRAINING["epochs"]
+    assert result["state"] == "complete" and result["epochs"] == epochs
+    # 98.62% measured (seed 0; 97.93-99.31% over seeds 0-3); the trainer's own defaults reach 90.34% here.
+    assert result["val_accuracy"] >= 0.97
     assert result["dataset"] == "digits" and result["val_images"] == 145
     assert result["architecture"]["in_channels"] == 1 and result["architecture"]["resolution"] == 16
     assert result["params"] == 91066 and result["flops"] > 0 and result["latency_ms"] > 0
-    assert len(result["history"]) == 8
+    assert len(result["history"]) == epochs
+    assert result["settings"] == TrainSettings(**DIGITS_TRAINING).to_dict()
+    assert result["settings_source"] == {
+        f.name: "dataset" if f.name in DIGITS_TRAINING else "default"
+        for f in dataclasses.fields(TrainSettings)
+    }
+
+
+@pytest.mark.slow
+def test_train_without_flags_gives_a_good_model_of_the_digits(capsys) -> None:
+    """The first command a user types: the default architecture (the cifar template's X-29-1x64d, 4.9M
+    params at 16 px) on the default data set with its recommended training."""
+    assert main(["train", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["name"] == "X-29-1x64d-r16-i1" and result["epochs"] == DIGITS_TRAINING["epochs"]
+    # 98.62% measured (seed 0); TrainSettings' defaults reached 91.72% in 10 epochs.
+    assert result["state"] == "complete" and result["val_accuracy"] >= 0.97
 
 
 PROGRESS_LINE = re.compile(
@@ -107,17 +128,27 @@ def help_entries(text: str) -> dict[str, str]:
     return entries
 
 
-def test_help_shows_the_trainers_defaults(capsys) -> None:
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def test_help_shows_the_trainers_defaults_and_the_data_sets(capsys) -> None:
     assert main(["train", "--help"]) == 0
-    entries = help_entries(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert "training (defaults: the data set's recommendations, else the trainer's)" in out
+    entries = help_entries(out)
     defaults = TrainSettings()
     for field in dataclasses.fields(TrainSettings):
         value = getattr(defaults, field.name)
         if value is None or isinstance(value, (bool, tuple)):  # switches, lists, unset paths: no default
             continue
-        shown = f"{value:g}" if isinstance(value, float) else str(value)
         flag = "--" + field.name.replace("_", "-")
-        assert f"(default {shown})" in " ".join(entries[flag].split()), entries[flag]
+        shown = " ".join(entries[flag].split())
+        recommended = DIGITS_TRAINING.get(field.name, value)
+        if recommended == value:
+            assert f"(default {_shown(value)})" in shown, shown
+        else:  # e.g. "(default 0.1; digits: 0.2)"
+            assert f"(default {_shown(value)}; digits: {_shown(recommended)})" in shown, shown
 
 
 def test_training_flags_reach_the_trainer(capsys) -> None:
@@ -137,7 +168,21 @@ def test_training_flags_reach_the_trainer(capsys) -> None:
         "init": None,
     }  # fmt: skip
     assert result["history"][1]["lr"] == pytest.approx(0.01)
+    assert {name for name, source in result["settings_source"].items() if source != "flag"} == {
+        "compile",
+        "init",
+    }
     assert result["latency_batch_size"] == 4 and result["latency"]["batch_size"] == 4
+
+
+def test_flags_beat_the_data_sets_recommendations(capsys) -> None:
+    assert {"epochs", "lr", "batch_size"} <= DIGITS_TRAINING.keys()
+    assert main([*TINY, "--resolution", "8", "--epochs", "1", "--lr", "0.01", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    settings, sources = result["settings"], result["settings_source"]
+    assert (settings["epochs"], settings["lr"], sources["epochs"], sources["lr"]) == (1, 0.01, "flag", "flag")
+    assert (settings["batch_size"], sources["batch_size"]) == (DIGITS_TRAINING["batch_size"], "dataset")
+    assert (settings["seed"], sources["seed"]) == (0, "default")
 
 
 def test_cifar_directory_from_the_command_line(tmp_path: Path, capsys) -> None:

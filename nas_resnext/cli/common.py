@@ -15,7 +15,7 @@ from nas_resnext.complexity import Complexity
 from nas_resnext.errors import ConfigError
 from nas_resnext.presets import PRESETS, get_preset
 from nas_resnext.rundir import KEEP_WEIGHTS
-from nas_resnext.settings import TrainSettings
+from nas_resnext.settings import TrainSettings, layered_settings
 
 if TYPE_CHECKING:
     from nas_resnext.rundir import RunOptions
@@ -186,19 +186,57 @@ _TRAINING_FIELDS = (
 )
 
 
-def _default(name: str) -> str:
-    """``(default X)`` with the trainer's own default, so help can never disagree with ``TrainSettings``."""
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _default_text(name: str, per_dataset: bool) -> str:
+    """``(default X)`` with the trainer's own default, so help can never disagree with ``TrainSettings``;
+    ``per_dataset`` adds the data sets that recommend another value: ``(default 10; digits: 8)``."""
     value = getattr(TrainSettings(), name)
-    return f"(default {value:g})" if isinstance(value, float) else f"(default {value})"
+    text = _shown(value)
+    if per_dataset:
+        from nas_resnext.data.catalog import DATASETS
+
+        recommended: dict[str, list[str]] = {}  # shown value -> the data sets recommending it
+        for info in DATASETS.values():
+            if name in info.recommended_training and info.recommended_training[name] != value:
+                recommended.setdefault(_shown(info.recommended_training[name]), []).append(info.name)
+        text += "".join(f"; {', '.join(names)}: {shown}" for shown, names in recommended.items())
+    return f"(default {text})"
+
+
+def _per_dataset_note() -> str:
+    """How the defaults follow the data set, for the training group's help (kept to lines of ~100)."""
+    from nas_resnext.data.catalog import DATASETS
+
+    defaults = TrainSettings()
+    same = [
+        info.name
+        for info in DATASETS.values()
+        if info.recommended_training
+        and all(getattr(defaults, k) == v for k, v in info.recommended_training.items())
+    ]
+    note = (
+        "Unset flags take the --dataset's recommended value where it has one (shown after the default,\n"
+        "e.g. 'digits: 8'), else the trainer's default."
+    )
+    return note + (f" {' and '.join(same)} recommend the defaults shown." if same else "")
 
 
 def add_training_arguments(
-    parser: argparse.ArgumentParser, title: str = "training (defaults: the trainer's)"
+    parser: argparse.ArgumentParser,
+    title: str = "training (defaults: the trainer's)",
+    per_dataset: bool = False,
 ) -> argparse._ArgumentGroup:
-    """The trainer's settings as flags; unset flags keep the defaults (or a space file's values)."""
+    """The trainer's settings as flags; unset flags keep the defaults (or a space file's values).
+    ``per_dataset``: the defaults follow ``--dataset`` (``dataset_training_settings``), and help says so."""
     from nas_resnext.settings import DEVICES, SCHEDULES
 
-    training = parser.add_argument_group(title)
+    def _default(name: str) -> str:
+        return _default_text(name, per_dataset)
+
+    training = parser.add_argument_group(title, _per_dataset_note() if per_dataset else None)
     training.add_argument("--epochs", type=int, metavar="N", help=f"epochs {_default('epochs')}")
     training.add_argument(
         "--batch-size", type=int, metavar="B", help=f"mini-batch size {_default('batch_size')}"
@@ -254,15 +292,39 @@ def training_flags_given(args: argparse.Namespace) -> list[str]:
     return names
 
 
-def training_settings(args: argparse.Namespace, base: TrainSettings | None = None) -> TrainSettings:
-    """``base`` (default: the trainer's defaults) with the training flags applied; errors name the flag."""
-    changes: dict[str, Any] = {name: getattr(args, name, None) for name in _TRAINING_FIELDS}
+def _training_flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The values of the training flags set on the command line, parsed (unset flags are left out)."""
+    values: dict[str, Any] = {
+        n: getattr(args, n) for n in _TRAINING_FIELDS if getattr(args, n, None) is not None
+    }
     if getattr(args, "step_milestones", None) is not None:
-        changes["step_milestones"] = tuple(int_list("--step-milestones", args.step_milestones))
-    if changes["init"] is not None:
-        changes["init"] = init_path(changes["init"])
+        values["step_milestones"] = tuple(int_list("--step-milestones", args.step_milestones))
+    if "init" in values:
+        values["init"] = init_path(values["init"])
+    return values
+
+
+def training_settings(args: argparse.Namespace, base: TrainSettings | None = None) -> TrainSettings:
+    """``base`` with the training flags applied; without a base, the flags over the recommendations of the
+    data set ``args.dataset`` names (digits when none) over the trainer's defaults. Errors name the flag."""
+    if base is None:
+        return dataset_training_settings(args)[0]
     try:
-        return (base or TrainSettings()).replace(**changes)
+        return base.replace(**_training_flag_values(args))
+    except ConfigError as error:
+        raise flag_error(error) from None
+
+
+def dataset_training_settings(args: argparse.Namespace) -> tuple[TrainSettings, dict[str, str]]:
+    """The training settings of a command without a space file: flags > the recommendations of the data set
+    ``args.dataset`` names (digits when none) > ``TrainSettings()``; and where each field came from,
+    ``"flag"``, ``"dataset"`` or ``"default"``. Errors name the flag."""
+    from nas_resnext.data.catalog import DEFAULT_DATASET, get_dataset
+
+    recommended = get_dataset(getattr(args, "dataset", None) or DEFAULT_DATASET).recommended_training
+    flags = _training_flag_values(args)
+    try:
+        return layered_settings([("flag", flags), ("dataset", recommended)])
     except ConfigError as error:
         raise flag_error(error) from None
 
@@ -352,6 +414,43 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> argparse._Argume
         "every trained trial's (a trial stopped early: its last epoch's), or none",
     )
     return execution
+
+
+def add_storage_argument(group: argparse._ArgumentGroup) -> None:
+    """``--storage URL``: the study in a database instead of ``RUN/study.db`` (when a run starts)."""
+    group.add_argument(
+        "--storage",
+        metavar="URL",
+        help="keep the Optuna study in this database instead of RUN/study.db, e.g. "
+        "postgresql://USER@HOST:5432/DB (psycopg or psycopg2: pip install 'nas-resnext[postgres]'), "
+        "mysql://USER@HOST/DB or sqlite:////ABS/PATH.db; many runs may share one (each its own study, "
+        "named in run.json). Only when a run starts: --resume, report and export use the run's. run.json "
+        "keeps the URL without its password: give that in PGPASSWORD or ~/.pgpass (a password in the URL is "
+        "used by this start only, never stored, and must come from the environment on --resume)",
+    )
+
+
+def storage_options(url: str, path: Path, space_name: str) -> dict[str, Any]:
+    """The run options of ``--storage URL`` for a new run at ``path``: the URL to record (without its
+    password) and the run's own study name. Connects to the database once: one that cannot be opened, or
+    that holds a study of that name, is a ConfigError for ``--storage``."""
+    from nas_resnext.rundir import RunDirectory
+    from nas_resnext.search.study import check_storage
+
+    study_name = RunDirectory.new_study_name(space_name, path)
+    return {"study_storage": check_storage(url, study_name), "study_name": study_name}
+
+
+def storage_on_resume(url: str) -> ConfigError:
+    """The error for ``--storage`` with ``--resume``: a run's study stays where the run started."""
+    from nas_resnext.search.study import public_url
+
+    return ConfigError(
+        "--storage",
+        public_url(url),
+        "nothing with --resume (the run's study stays in the database it started in, which run.json names; "
+        "a password comes from the environment, e.g. PGPASSWORD)",
+    )
 
 
 EXECUTION_FIELDS = (

@@ -13,12 +13,15 @@ from nas_resnext.architecture import Architecture
 from nas_resnext.cli.common import (
     HelpFormatter,
     add_execution_arguments,
+    add_storage_argument,
     check_execution,
     execution_flags,
     flag_name,
     format_table,
     options_for_this_start,
     print_json,
+    storage_on_resume,
+    storage_options,
     write_run_report,
 )
 from nas_resnext.errors import ConfigError
@@ -41,6 +44,8 @@ examples:
       --ray-address 10.0.0.1:6379 --storage-path /shared/runs --gpus-per-trial 0.5
   nas-resnext search search_spaces/resnext_cifar.yaml --data-dir ~/data \
       --ray-address 10.0.0.1:6379 --storage-path /shared/runs --gpus-per-trial 1 --autoscaling
+  PGPASSWORD=... nas-resnext search search_spaces/digits_demo.yaml \
+      --storage postgresql://nas@db.example:5432/studies    # the study in PostgreSQL, for optuna-dashboard
 """
 
 # flag -> (dotted key in the space, how to convert)
@@ -96,6 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--dataset", help="data set (digits, cifar10, cifar100, imagefolder, synthetic)")
     group.add_argument("--data-dir", metavar="PATH", help="where the data set lies")
     execution = add_execution_arguments(parser)
+    add_storage_argument(execution)
     execution.add_argument(
         "--grace-period", type=int, default=None, metavar="E", help="asha/moasha: first rung"
     )
@@ -161,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.space:
             raise ConfigError("SPACE.yaml", args.space, "nothing with --resume (the run keeps its space)")
+        if args.storage is not None:
+            raise storage_on_resume(args.storage)
         fixed = [n for n in _SPACE_FLAGS if n != "trials" and getattr(args, n) is not None]
         if fixed or args.run_dir:
             name = fixed[0] if fixed else "run_dir"
@@ -218,6 +226,8 @@ def _search(
         )
     FeasibleSampler(space).check_feasible()
     _check_data(space)
+    if args.storage is not None and not isinstance(run, RunDirectory):
+        options = dataclasses.replace(options, **storage_options(args.storage, run, space.name))
     options = options_for_this_start(options, execution_flags(args))
     check_cluster(options)  # after every other check: it may start a local Ray
     if isinstance(run, RunDirectory):

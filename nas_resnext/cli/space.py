@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                 "within_budget": summary.within_budget,
                 "within_budget_exact": summary.exact,
                 "evaluated": summary.evaluated,
+                "training_from_dataset": list(space.training_from_dataset),
                 "space": space.to_dict(),
             }
         )
@@ -126,6 +127,13 @@ def run(args: argparse.Namespace) -> int:
     )
     t = space.training
     print(f"  training          {t.epochs} epochs, batch {t.batch_size}, lr {t.lr:g}, {t.schedule} schedule")
+    if space.training_from_dataset:
+        values = {name: getattr(t, name) for name in space.training_from_dataset}
+        recommended = ", ".join(
+            f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+            for name, value in values.items()
+        )
+        print(f"                    (from the {space.dataset} data set's recommendations: {recommended})")
     print(f"  (GFLOPs: {FLOP_CONVENTION})")
     print(f"  (activations: {ACTIVATION_CONVENTION})")
     if summary.within_budget == 0:

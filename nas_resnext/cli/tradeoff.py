@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -17,6 +18,7 @@ from nas_resnext.cli.common import (
     HelpFormatter,
     add_architecture_arguments,
     add_execution_arguments,
+    add_storage_argument,
     add_training_arguments,
     architecture_flag_error,
     architecture_flags,
@@ -30,6 +32,8 @@ from nas_resnext.cli.common import (
     int_list,
     options_for_this_start,
     print_json,
+    storage_on_resume,
+    storage_options,
     template_resolution,
     training_flags_given,
     training_settings,
@@ -171,7 +175,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--dataset", choices=list(DATASETS), help="data set to train on")
     data.add_argument("--data-dir", metavar="DIR", help="where cifar10/cifar100/imagefolder files are")
     add_training_arguments(parser, "training (defaults: the space file's, else the trainer's)")
-    add_execution_arguments(parser)
+    add_storage_argument(add_execution_arguments(parser))
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", action="store_true", help="print {'rows': [...]} as JSON")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -364,7 +368,7 @@ def _refuse_unreachable(
 def _reject_training_only(args: argparse.Namespace) -> None:
     given = [
         name
-        for name in ("run_dir", "seeds", "min_seeds", "max_seeds", "confidence", *EXECUTION_FIELDS)
+        for name in ("run_dir", "seeds", "min_seeds", "max_seeds", "confidence", "storage", *EXECUTION_FIELDS)
         if getattr(args, name) is not None
     ]
     given += training_flags_given(args)
@@ -373,6 +377,10 @@ def _reject_training_only(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if name in ("seeds", "min_seeds", "max_seeds") and value.strip().isdigit():
             value = int(value)  # shown as the number it is, as an integer flag is
+        if name == "storage":
+            from nas_resnext.search.study import public_url
+
+            value = public_url(value)
         raise ConfigError(flag_name(name), value, "nothing with --plan (it trains nothing)")
 
 
@@ -464,6 +472,8 @@ def _train(args: argparse.Namespace) -> int:
         space_file=str(args.space) if args.space else None,
         created=time.strftime("%Y-%m-%dT%H:%M:%S"),
     )
+    if args.storage is not None:
+        options = dataclasses.replace(options, **storage_options(args.storage, path, space.name))
     options = options_for_this_start(options, execution_flags(args))
     check_cluster(options)  # after every other check: it may start a local Ray
     run_dir = create_tradeoff_run(path, plan, space, options)
@@ -477,6 +487,8 @@ def _resume(args: argparse.Namespace) -> int:
     from nas_resnext.rundir import RunDirectory
 
     check_execution(args)
+    if args.storage is not None:
+        raise storage_on_resume(args.storage)
     # Not given: an adaptive study is read at the confidence its schedule was decided at.
     confidence = _confidence(args) if args.confidence is not None else None
     fixed = [

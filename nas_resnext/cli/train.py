@@ -14,10 +14,10 @@ from nas_resnext.cli.common import (
     add_architecture_arguments,
     add_training_arguments,
     dataset_architecture,
+    dataset_training_settings,
     flag_error,
     print_json,
     template_resolution,
-    training_settings,
 )
 from nas_resnext.complexity import FLOP_CONVENTION, count_analytic
 from nas_resnext.data.catalog import DATASETS, get_dataset
@@ -31,8 +31,7 @@ if TYPE_CHECKING:
 
 EXAMPLES = """\
 examples:
-  nas-resnext train --template cifar --depths 1,1,1 --width 16 -C 4 -d 4 --stem-width 16 \\
-      --epochs 8 --batch-size 32 --lr 0.05
+  nas-resnext train --template cifar --depths 1,1,1 --width 16 -C 4 -d 4 --stem-width 16
   nas-resnext train --preset resnext29_8x64d --dataset cifar10 --data-dir ~/data --device cuda
   nas-resnext train --template cifar --depths 1,1,1 --width 16 --dataset synthetic --epochs 1 --json
 """
@@ -45,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train one ResNeXt on a data set, score it on a validation split held out of the "
         "training data (stratified, seeded), and measure its inference latency on the training device. "
         "The data set fixes input channels, classes and (unless --resolution is given) the resolution; "
-        "the template defaults to cifar. Unset training flags keep the defaults of the trainer.",
+        "the template defaults to cifar. Unset training flags take the data set's recommended settings where "
+        "it has them, else the trainer's defaults.",
         epilog=EXAMPLES,
         formatter_class=HelpFormatter,
     )
@@ -53,7 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=list(DATASETS), default="digits", help="data set to train on")
     data.add_argument("--data-dir", metavar="DIR", help="where cifar10/cifar100/imagefolder files are")
-    training = add_training_arguments(parser)
+    training = add_training_arguments(
+        parser, "training (defaults: the data set's recommendations, else the trainer's)", per_dataset=True
+    )
     training.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's)")
     training.add_argument(
         "--latency-batch", type=int, default=32, metavar="B", help="larger batch of the latency measurement"
@@ -107,7 +109,7 @@ class EpochProgress:
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    settings = training_settings(args)
+    settings, sources = dataset_training_settings(args)
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError("--threads", args.threads, "an integer >= 1")
@@ -169,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
             progress.close()
     total_seconds = time.perf_counter() - started
     if args.json:
-        print_json(_json(arch, data, settings, complexity, result, total_seconds))
+        print_json(_json(arch, data, settings, sources, complexity, result, total_seconds))
     else:
         _print_text(data, complexity, result, total_seconds)
     if not result.ok:
@@ -182,6 +184,7 @@ def _json(
     arch: Architecture,
     data: TrainingData,
     settings: TrainSettings,
+    sources: dict[str, str],
     complexity: Any,
     result: TrainResult,
     total_seconds: float,
@@ -210,6 +213,7 @@ def _json(
         "total_seconds": total_seconds,
         "device": result.device,
         "settings": settings.to_dict(),
+        "settings_source": sources,
         "history": result.to_dict()["history"],
     }
 

@@ -142,9 +142,9 @@ def export_trial(
 
 def front_trials(run: RunDirectory) -> list[FrozenTrial]:
     """The run's Pareto front: its non-dominated COMPLETE trials, one per architecture, in trial order."""
-    from nas_resnext.search.study import load_study, pareto_front
+    from nas_resnext.search.study import pareto_front
 
-    study = load_study(run.storage_url, run.load_space().name)
+    study = run.load_study()
     return pareto_front(study) if study is not None else []
 
 

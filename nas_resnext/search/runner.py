@@ -21,7 +21,7 @@ from nas_resnext.search.environment import check_cluster, connect_ray, search_en
 from nas_resnext.search.kept_weights import KeptWeights
 from nas_resnext.search.progress import Progress
 from nas_resnext.search.sampling import FeasibleSampler, make_sampler
-from nas_resnext.search.study import is_counted, open_study, pareto_front, quiet_optuna, recover_interrupted
+from nas_resnext.search.study import is_counted, pareto_front, quiet_optuna, recover_interrupted
 from nas_resnext.space import DesignSpace
 
 
@@ -64,7 +64,7 @@ def run_search(
     started = time.monotonic()
     feasible = FeasibleSampler(space)
     feasible.check_feasible()
-    study = open_study(run.storage_url, space.name, space.objectives, sampler=None)
+    study = run.open_study(sampler=None)
     with warnings.catch_warnings():
         # multivariate TPE is marked experimental; the warning says nothing a user can act on
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -163,8 +163,9 @@ def _fit(
             progress.trial_finished(trial, study, searcher.running)
         elif stream is not None:  # not a finished trial: the same candidate trains again
             attrs = trial.user_attrs
+            fault = str(attrs.get("fault", attrs.get("error", "")))
             stream.write(
-                f"trial {trial.number} {attrs.get('name', '?')} failed ({str(attrs.get('error', ''))[:80]}); "
+                f"trial {trial.number} {attrs.get('name', '?')} failed ({fault[:80]}); "
                 f"transient, so it trains again: attempt {attrs.get('attempt', 1) + 1} of "
                 f"{options.retries + 1}\n"
             )

@@ -15,7 +15,8 @@ Every trial trains in its own folder of the run's Ray Tune experiment (user attr
 its checkpoints are. A trial that runs a candidate again (``rerun_of`` an interrupted trial, ``retry_of`` a
 transient failure) continues from the latest checkpoint of the attempts before it: its config names that
 checkpoint (``resume_from``), its history starts with their epochs, and ``start_epoch`` records where it
-began.
+began. Every trial also records the Ray node it trained on, from its first report (``node``, the node's id;
+``node_ip``, its address): a retry after a lost node names the node that took it over.
 
 The candidate sampler (:class:`~nas_resnext.search.candidates.CandidateSampler`) maps Optuna parameters to an
 architecture; one with ``per_trial_seed`` gives each trial its own training seed (a trade-off study's
@@ -82,6 +83,7 @@ class _Running:
     history: list[dict[str, float]] = field(default_factory=list)
     last: dict[str, Any] = field(default_factory=dict)
     start_epoch: int | None = None
+    node: str | None = None
 
 
 class StudySearcher(Searcher):
@@ -225,6 +227,11 @@ class StudySearcher(Searcher):
             running.trial.set_user_attr("start_epoch", running.start_epoch)
             if result.get("resume_problem"):
                 running.trial.set_user_attr("resume_problem", str(result["resume_problem"]))
+        if result.get("node") and running.node is None:
+            running.node = str(result["node"])
+            running.trial.set_user_attr("node", running.node)
+            if result.get("node_ip"):
+                running.trial.set_user_attr("node_ip", str(result["node_ip"]))
         if result.get("state") not in ("running", "complete"):
             return
         epoch = int(result.get("epoch", len(running.history) + 1))
@@ -271,6 +278,7 @@ class StudySearcher(Searcher):
                 if retry:
                     trial.set_user_attr("retried", True)
                     trial.set_user_attr("error", retried_error(str(message), running.attempt))
+                    trial.set_user_attr("fault", str(message))  # the failure itself, for progress lines
             self.study.tell(trial, state=TrialState.FAIL)
             if retry:  # after the tell: a search killed in between queues the retry on --resume
                 queue_retry(self.study, trial.number, trial.params, running.attempt + 1)

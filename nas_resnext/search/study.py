@@ -1,8 +1,14 @@
 """The Optuna study that holds a search's history: opening it, recording trials, reading them back.
 
 Every trial carries its architecture as user attributes (``name``, ``depths``, ``width``, ``cardinality``,
-``bottleneck_width``, ``flops``, ``params``, ``activations``) beside the sampler's quantile parameters, so
-the study is readable on its own (``optuna-dashboard sqlite:///RUN/study.db``).
+``bottleneck_width``, ``flops``, ``params``, ``activations``) beside the sampler's quantile parameters, and
+the study names its objectives (``study.set_metric_names``) and says what it is (its ``description`` user
+attribute: the space's description and the run directory), so the study is readable on its own
+(``optuna-dashboard sqlite:///RUN/study.db``, or the database of ``--storage``).
+
+The study lives in the run's ``study.db`` or, with ``--storage``, in any database Optuna's RDB storage takes
+(PostgreSQL, MySQL, an SQLite file elsewhere), which many runs may share: such a run's study has a name of its
+own (``RunDirectory.study_name``), and its URL is kept without the password (:func:`check_storage`).
 
 Two kinds of FAIL trial are not outcomes of their candidate and do not count toward the requested number:
 ``interrupted`` ones (the search stopped while they ran) and ``retried`` ones (a transient fault ended them).
@@ -12,9 +18,13 @@ Each is queued again with the same parameters, so the same architecture and seed
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import socket
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -23,6 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas_resnext.architecture import Architecture
 from nas_resnext.compat import set_finished_trial_user_attr
 from nas_resnext.complexity import Complexity
+from nas_resnext.errors import ConfigError
 from nas_resnext.pareto import study_direction
 
 INTERRUPTED = "interrupted: the search stopped while this trial ran; it is run again on --resume"
@@ -49,30 +60,265 @@ def quiet_optuna() -> Iterator[None]:
         optuna.logging.set_verbosity(previous)
 
 
-def open_study(storage_url: str, name: str, objectives: Sequence[str], sampler: Any) -> optuna.Study:
-    """Create or load the study ``name`` in ``storage_url``; directions follow ``objectives``."""
-    storage = optuna.storages.RDBStorage(
-        storage_url,
-        # A long timeout rides out the brief locks a reader (dashboard, report) may hold.
-        engine_kwargs={"connect_args": {"timeout": 60}},
+# -- where the study lives ------------------------------------------------------------------------------
+
+# The databases Optuna's RDB storage supports, by SQLAlchemy's dialect names.
+STORAGE_DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
+STORAGE_URLS = (
+    "an Optuna storage URL: postgresql://USER@HOST:PORT/DATABASE, mysql://USER@HOST:PORT/DATABASE or "
+    "sqlite:////ABSOLUTE/PATH.db"
+)
+# How to install the driver the plain URL of a dialect needs.
+_DRIVERS = {
+    "postgresql": "pip install 'nas-resnext[postgres]'",
+    "mysql": "pip install mysqlclient (or PyMySQL, as mysql+pymysql://...)",
+    "mariadb": "pip install mysqlclient (or PyMySQL, as mariadb+pymysql://...)",
+}
+# Seconds a connection to a PostgreSQL server may take before it fails (libpq waits for the system's TCP
+# time-out otherwise, minutes for a host that drops packets).
+CONNECT_TIMEOUT = 30
+# Passwords given in --storage URLs on the command line, by the URL without them: used by this process only,
+# never written (run.json keeps the URL without it; a resume takes it from the environment).
+_PASSWORDS: dict[str, str] = {}
+
+
+class _CommandLinePassword(str):
+    """The password of a ``--storage`` URL given on the command line, handed to the driver as a connection
+    argument. Pickled (Ray Tune keeps the searcher, and so the study's storage, in its experiment state) as
+    the URL it belongs to, never as itself."""
+
+    url: str
+
+    def __new__(cls, url: str) -> _CommandLinePassword:
+        password = super().__new__(cls, _PASSWORDS.get(url, ""))
+        password.url = url
+        return password
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_CommandLinePassword, (self.url,))
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+class StudyStorage(str):
+    """A storage URL recorded in a run's files: ``field`` and ``source`` name where, so that a database that
+    cannot be opened is bad input naming them (a plain string's errors are not: ``RUN/study.db``). The URL
+    has no password: one given on the command line of this start is added when connecting
+    (:func:`check_storage`)."""
+
+    field: str | None
+    source: str | None
+
+    def __new__(cls, url: str, field: str | None = None, source: str | None = None) -> StudyStorage:
+        storage = super().__new__(cls, url)
+        storage.field = field
+        storage.source = source
+        return storage
+
+    def __repr__(self) -> str:
+        return f"StudyStorage({str(self)!r}, field={self.field!r})"
+
+
+def public_url(url: str) -> str:
+    """``url`` without its password (in the authority, or a ``password`` query parameter); a URL that does
+    not parse, with ``***`` for what may be its password (``user:...@``)."""
+    from sqlalchemy.engine import URL, make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        head, at, tail = url.rpartition("@")
+        if not at or "//" not in head:
+            return url
+        scheme, _, user = head.partition("//")
+        return f"{scheme}//{user.split(':', 1)[0]}{':***' if ':' in user else ''}@{tail}"
+    # URL.set cannot unset a field: a new URL without the password
+    public = URL.create(
+        parsed.drivername,
+        username=parsed.username,
+        host=parsed.host,
+        port=parsed.port,
+        database=parsed.database,
+        query={key: value for key, value in parsed.query.items() if key != "password"},
     )
+    return public.render_as_string(hide_password=False)
+
+
+def check_storage(url: str, study_name: str, flag: str = "--storage") -> str:
+    """Check a ``--storage`` URL before a run is made in its database and return the URL to record: without
+    its password (which this process keeps in memory and hands to the driver whenever it connects to that
+    URL), an SQLite path made absolute.
+
+    Connects once. A ConfigError naming ``flag``, the URL without password and the reason for a URL that
+    does not parse, a database Optuna does not support, an in-memory SQLite database, one that cannot be
+    opened (wrong password, no server answering, driver not installed: the driver's one-line reason), or one
+    that already holds a study named ``study_name``. The database gets Optuna's tables if it lacks them.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url.strip())
+    except (ArgumentError, ValueError):
+        raise ConfigError(flag, public_url(url), STORAGE_URLS) from None
+    backend = parsed.get_backend_name()
+    if backend not in STORAGE_DIALECTS:
+        raise ConfigError(flag, public_url(url), STORAGE_URLS)
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+            allowed = "an SQLite file, e.g. sqlite:////ABSOLUTE/PATH.db (an in-memory database keeps nothing)"
+            raise ConfigError(flag, public_url(url), allowed)
+        # recorded absolute, so that a resume from another folder finds the same file
+        parsed = parsed.set(database=str(Path(parsed.database).expanduser().resolve()))
+    password = parsed.password if parsed.password is not None else parsed.query.get("password")
+    recorded = public_url(parsed.render_as_string(hide_password=False))
+    if password is not None:
+        _PASSWORDS[recorded] = str(password)
+    else:  # the environment's, as on a resume
+        _PASSWORDS.pop(recorded, None)
+    storage = _rdb_storage(StudyStorage(recorded, field=flag))
+    if study_name in optuna.get_all_study_names(storage):
+        raise ConfigError(
+            flag,
+            recorded,
+            f"a database without a study named {study_name!r} (another run's; give this run a --run-dir "
+            "of another name, or delete that study: optuna delete-study)",
+        )
+    return recorded
+
+
+def _engine_options(storage_url: str) -> dict[str, Any]:
+    """SQLAlchemy engine settings for the database of ``storage_url``."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(storage_url)
+    if url.get_backend_name() == "sqlite":
+        # A long timeout rides out the brief locks a reader (dashboard, report) may hold.
+        return {"connect_args": {"timeout": 60}}
+    # A connection the server closed while a long epoch trained is replaced instead of failing the search.
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    connect: dict[str, Any] = {}
+    libpq = url.get_backend_name() == "postgresql" and url.get_driver_name() in ("psycopg2", "psycopg")
+    if libpq and "connect_timeout" not in url.query:
+        connect["connect_timeout"] = CONNECT_TIMEOUT
+    if str(storage_url) in _PASSWORDS:  # "password" is the keyword of psycopg, psycopg2, mysqlclient, PyMySQL
+        connect["password"] = _CommandLinePassword(str(storage_url))
+    if connect:
+        options["connect_args"] = connect
+    return options
+
+
+def _rdb_storage(storage_url: str) -> optuna.storages.RDBStorage:
+    """Optuna's storage of ``storage_url`` with its database's engine settings. A database a
+    :class:`StudyStorage` with a ``field`` names that cannot be opened is a ConfigError naming that field,
+    the URL without password and the driver's reason."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = make_url(storage_url)
+    try:
+        return optuna.storages.RDBStorage(str(storage_url), engine_kwargs=_engine_options(storage_url))
+    except (SQLAlchemyError, ImportError, RuntimeError) as error:
+        field = getattr(storage_url, "field", None)
+        if field is None:
+            raise
+        public = public_url(str(storage_url))
+        source = getattr(storage_url, "source", None)
+        raise ConfigError(field, public, _cannot_open(url, error), source=source) from None
+
+
+def _cannot_open(url: Any, error: BaseException) -> str:
+    """What a storage must be, with the first line of why this one could not be opened."""
+    cause: BaseException = getattr(error, "orig", None) or error
+    if isinstance(error, ImportError) and error.__cause__ is not None:
+        cause = error.__cause__  # Optuna's "Failed to import DB access module" hides the module's name
+    lines = [" ".join(line.split()) for line in str(cause).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(cause).__name__
+    backend = url.get_backend_name()
+    if isinstance(error, ImportError) and backend in _DRIVERS:
+        reason += f"; install its driver: {_DRIVERS[backend]}"
+    elif backend == "postgresql" and "password" in reason:
+        reason += "; the password comes from PGPASSWORD or ~/.pgpass"
+    return f"a database Optuna can open (this one: {reason})"
+
+
+def study_description(space_description: str, space_name: str, run_path: Path) -> str:
+    """What a run's study is, for optuna-dashboard: the space's description and where the run directory is."""
+    what = " ".join(space_description.split()) or f"nas-resnext run of the design space {space_name}"
+    return f"{what} (run directory {socket.gethostname()}:{Path(run_path).resolve()})"
+
+
+# -- opening and reading ---------------------------------------------------------------------------------
+
+
+def open_study(
+    storage_url: str, name: str, objectives: Sequence[str], sampler: Any, description: str = ""
+) -> optuna.Study:
+    """Create or load the study ``name`` in ``storage_url``; directions follow ``objectives``. The study is
+    labelled for optuna-dashboard and the optuna CLI (:func:`label_study`)."""
+    storage = _rdb_storage(storage_url)
     with quiet_optuna():
-        return optuna.create_study(
+        study = optuna.create_study(
             storage=storage,
             study_name=name,
             directions=[study_direction(objective) for objective in objectives],
             sampler=sampler,
             load_if_exists=True,
         )
+    label_study(study, objectives, description)
+    return study
 
 
-def load_study(storage_url: str, name: str) -> optuna.Study | None:
-    """The study ``name`` in ``storage_url`` (or its only study, by another name); None if there is none."""
-    names = optuna.get_all_study_names(storage_url)
-    if not names:
+def label_study(study: optuna.Study, objectives: Sequence[str], description: str = "") -> None:
+    """Name the study's objectives (``study.set_metric_names``) and describe it: its ``description`` user
+    attribute and, where optuna-dashboard is installed, the study's note there, unless it has one already
+    (a note someone wrote in the dashboard is kept)."""
+    names = list(objectives)
+    if study.metric_names != names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
+    if not description:
+        return
+    if study.user_attrs.get("description") != description:
+        study.set_user_attr("description", description)
+    if importlib.util.find_spec("optuna_dashboard") is not None:
+        from optuna_dashboard import get_note, save_note
+
+        if not get_note(study):
+            save_note(study, _note(study, names, description))
+
+
+def _note(study: optuna.Study, objectives: list[str], description: str) -> str:
+    """The study's note in optuna-dashboard (Markdown)."""
+    directions = ", ".join(
+        f"`{name}` ({direction.name.lower()})"
+        for name, direction in zip(objectives, study.directions, strict=True)
+    )
+    return (
+        f"## {study.study_name}\n\n{description}\n\nObjectives: {directions}.\n\n"
+        "Each trial's architecture is in its user attributes (`name`, `depths`, `width`, `cardinality`, "
+        "`bottleneck_width`, `group_width`, `flops`, `params`, `activations`); its parameters are the "
+        "sampler's own. Per-epoch metrics are in `history`.\n\n"
+        "Written by nas-resnext when the study started; edit freely, it is not written again.\n"
+    )
+
+
+def load_study(storage_url: str, name: str, shared: bool = False) -> optuna.Study | None:
+    """The study ``name`` in ``storage_url``; None if there is none. In a database of the run's own
+    (``shared=False``, ``RUN/study.db``) its only study is taken under any name (runs renamed by hand)."""
+    storage = _rdb_storage(storage_url)
+    names = optuna.get_all_study_names(storage)
+    if shared:
+        chosen = name if name in names else None
+    else:
+        chosen = name if name in names else (names[0] if names else None)
+    if chosen is None:
         return None
     with quiet_optuna():
-        return optuna.load_study(study_name=name if name in names else names[0], storage=storage_url)
+        return optuna.load_study(study_name=chosen, storage=storage)
 
 
 def architecture_attrs(arch: Architecture, complexity: Complexity) -> dict[str, Any]:

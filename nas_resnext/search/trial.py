@@ -15,6 +15,9 @@ worker), imports and counting (``time_setup``), the latency measurement with any
 (``time_resume``), building the model and putting it and the data on the device (``time_build``), and
 writing checkpoints and reports (``time_report``, cumulative); ``time_in_trial`` is the trial's wall time in
 the worker so far.
+
+Every report says where the trial runs: its Ray node's id (``node``) and IP address (``node_ip``), so that
+a trial lost with its node, and the retry that continued it elsewhere, can be told apart.
 """
 
 from __future__ import annotations
@@ -81,6 +84,13 @@ def _trial_latency(
     return coordination.latency(measurement_key(arch, device), measure)
 
 
+def _node() -> dict[str, str]:
+    """The Ray node this trial runs on: its id (unique in the cluster) and its IP address."""
+    import ray
+
+    return {"node": ray.get_runtime_context().get_node_id(), "node_ip": ray.util.get_node_ip_address()}
+
+
 def _resume_state(config: dict[str, Any]) -> tuple[TrainingState | None, str | None]:
     """Where this trial continues from: Ray Tune's own checkpoint when Ray restarted the trial, else the
     checkpoint of the attempt it continues (``resume_from``), else nowhere. A checkpoint that cannot be read
@@ -130,6 +140,7 @@ def train_trial(config: dict[str, Any]) -> None:
         "params": complexity.params,
         "activations": complexity.activations,
         "name": arch.name,
+        **_node(),
     }
     coordination = None
     phase = entered  # so that the first phase includes the imports above

@@ -14,7 +14,6 @@ from typing import TextIO
 from nas_resnext.errors import ConfigError
 from nas_resnext.rundir import RunDirectory, RunOptions, trials_table
 from nas_resnext.search.runner import SearchOutcome, run_study
-from nas_resnext.search.study import open_study
 from nas_resnext.space import DesignSpace
 from nas_resnext.tradeoff.plan import PlanSampler, TradeoffPlan
 from nas_resnext.tradeoff.results import (
@@ -156,5 +155,5 @@ def _train_round(
     candidates = PlanSampler(plan)
     # Every trial is queued up front; the sampler is only a fallback and never decides a member.
     sampler = optuna.samplers.RandomSampler(seed=options.seed)
-    study = open_study(run.storage_url, space.name, space.objectives, sampler)
+    study = run.open_study(sampler)
     return run_study(run, space, options, study, candidates, stream, queue=candidates.queue, started=started)
