@@ -178,14 +178,19 @@ class RunDirectory:
     weights_dir = _InRun(WEIGHTS_DIR)
     retrained_dir = _InRun(RETRAINED_DIR)
 
+    def _recorded_options(self) -> RunOptions | None:
+        return self.load_options() if self.run_file.is_file() else None
+
     @property
     def storage_url(self) -> str:
         """The study's storage, as Optuna's RDB storage takes it: the database run.json records (a run started
         with ``--storage``; its password from the environment, or the command line of this very start) or
         ``RUN/study.db``. A recorded database that cannot be opened is bad input naming run.json's field."""
+        return self._storage_url(self._recorded_options())
+
+    def _storage_url(self, options: RunOptions | None) -> str:
         from nas_resnext.search.study import StudyStorage
 
-        options = self.load_options() if self.run_file.is_file() else None
         if options is None or options.study_storage is None:
             return f"sqlite:///{self.study_file.resolve()}"
         return StudyStorage(options.study_storage, field="study_storage", source=str(self.run_file))
@@ -194,38 +199,51 @@ class RunDirectory:
     def study_name(self) -> str:
         """The run's study in its storage: the name recorded by a run started with ``--storage`` (whose
         database other runs share), else the space's name."""
-        options = self.load_options() if self.run_file.is_file() else None
-        if options is not None and options.study_name:
-            return options.study_name
-        return self.load_space().name
+        return self._study_name(self._recorded_options(), self.load_space())
+
+    @staticmethod
+    def _study_name(options: RunOptions | None, space: DesignSpace) -> str:
+        return options.study_name if options is not None and options.study_name else space.name
 
     @property
     def study_description(self) -> str:
         """What the study is (for optuna-dashboard and the optuna CLI): the space's description, the run."""
+        return self._study_description(self.load_space())
+
+    def _study_description(self, space: DesignSpace) -> str:
         from nas_resnext.search.study import study_description
 
-        space = self.load_space()
         return study_description(space.description, space.name, self.path)
 
     @property
     def has_shared_storage(self) -> bool:
         """Whether the study is in a ``--storage`` database (which other runs may share)."""
-        return self.run_file.is_file() and self.load_options().study_storage is not None
+        options = self._recorded_options()
+        return options is not None and options.study_storage is not None
 
     def open_study(self, sampler: Any = None) -> Any:
         """The run's Optuna study, created on first use (directions from the space's objectives)."""
         from nas_resnext.search.study import open_study
 
-        objectives = self.load_space().objectives
-        return open_study(self.storage_url, self.study_name, objectives, sampler, self.study_description)
+        options, space = self._recorded_options(), self.load_space()
+        return open_study(
+            self._storage_url(options),
+            self._study_name(options, space),
+            space.objectives,
+            sampler,
+            self._study_description(space),
+        )
 
     def load_study(self) -> Any:
         """The run's Optuna study as it is, or None when it has none yet."""
         from nas_resnext.search.study import load_study
 
-        if not (self.has_shared_storage or self.study_file.is_file()):
+        options = self._recorded_options()
+        shared = options is not None and options.study_storage is not None
+        if not (shared or self.study_file.is_file()):
             return None
-        return load_study(self.storage_url, self.study_name, shared=self.has_shared_storage)
+        url, name = self._storage_url(options), self._study_name(options, self.load_space())
+        return load_study(url, name, shared=shared)
 
     @staticmethod
     def new_study_name(space_name: str, path: Path) -> str:
