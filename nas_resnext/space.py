@@ -22,8 +22,10 @@ from nas_resnext.settings import TrainSettings, layered_settings
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagefolder", "synthetic")
 COSTS = ("flops", "params", "activations", "latency_ms")
-SAMPLERS = ("tpe", "nsga2", "random", "qmc", "grid")
+SAMPLERS = ("tpe", "rung-tpe", "nsga2", "random", "qmc", "grid")
 SCHEDULERS = ("fifo", "asha", "moasha")
+# moasha: how results of one front are ordered at a rung (see nas_resnext.search.ranking)
+SELECTIONS = ("crowding", "hypervolume", "epsnet")
 TOP_LEVEL_KEYS = (
     "name",
     "description",

@@ -207,3 +207,52 @@ def test_bad_inputs_raise() -> None:
         ranking.non_dominated_ranks(np.zeros((2, 2, 2)))
     with pytest.raises(ValueError, match="selection must be one of"):
         ranking.selection_order([[1, 1]], "random")
+
+
+EPSNET_TABLE = {
+    # best in the first objective first, then the far end, then the middle, then the one next to the start
+    "a front of four": ([[0, 1], [0.5, 0.5], [1, 0], [0.1, 0.9]], [0, 2, 1, 3]),
+    # each front is ordered on its own; the scale is over every point, so units do not matter
+    "two fronts": ([[0, 10], [10, 0], [5, 5], [10, 10], [20, 20]], [0, 1, 2, 0, 0]),
+    "an exact duplicate comes last in its front": ([[0, 1], [0, 1], [1, 0]], [0, 2, 1]),
+    "ties go to the earlier arrival": ([[0, 2], [1, 1], [2, 0], [1, 1]], [0, 2, 1, 3]),
+    "a diverged point is its own front": ([[NAN, 0], [1, 1], [0, 2]], [0, 1, 0]),
+}
+
+
+@pytest.mark.parametrize(("losses", "positions"), EPSNET_TABLE.values(), ids=EPSNET_TABLE.keys())
+def test_epsilon_net_positions(losses: list, positions: list[int]) -> None:
+    assert ranking.epsilon_net_positions(losses).tolist() == positions
+
+
+def test_epsnet_selection_orders_by_front_then_net() -> None:
+    losses = [[3, 3], [0, 1], [0.5, 0.5], [1, 0], [0.1, 0.9]]
+    # front {1, 2, 3, 4} in net order 1, 3, 2, 4; then the dominated point 0
+    assert ranking.selection_order(losses, "epsnet").tolist() == [1, 3, 2, 4, 0]
+
+
+def test_epsnet_does_not_depend_on_the_units() -> None:
+    losses = np.array([[0.1, 2e6], [0.05, 5e6], [0.02, 9e6], [0.3, 1e6], [0.04, 6e6]])
+    rescaled = losses * [100, 1e-6]
+    assert (
+        ranking.selection_order(losses, "epsnet").tolist()
+        == ranking.selection_order(rescaled, "epsnet").tolist()
+    )
+
+
+FRONT_GRACE_TABLE = {
+    # six results, quota 2: the crowded front points 1 and 2 are past the quota, yet on the front
+    "a crowded front point continues": (FRONT_AND_TWO, 1, True),
+    "every front point continues": (FRONT_AND_TWO, 2, True),
+    "a dominated point still needs the quota": (FRONT_AND_TWO, 4, False),
+    "a diverged point is never on the front": ([[-0.5, 10], [-0.4, 12], [NAN, 1]], 2, False),
+}
+
+
+@pytest.mark.parametrize(
+    ("losses", "candidate", "expected"), FRONT_GRACE_TABLE.values(), ids=FRONT_GRACE_TABLE.keys()
+)
+def test_front_grace(losses: list, candidate: int, expected: bool) -> None:
+    assert ranking.is_promoted(losses, candidate, 3, "crowding", front_grace=True) is expected
+    if candidate in (1, 2) and losses is FRONT_AND_TWO:
+        assert ranking.is_promoted(losses, candidate, 3, "crowding") is False  # the quota alone stops it

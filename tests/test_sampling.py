@@ -170,7 +170,10 @@ def test_unknown_sampler_is_rejected() -> None:
 
 
 def test_every_sampler_a_space_may_name_is_built() -> None:
-    assert set(_optuna_samplers()) == set(SAMPLERS)
+    assert set(_optuna_samplers()) | {"rung-tpe"} == set(SAMPLERS)
+    feasible = FeasibleSampler(_space({}))
+    for name in SAMPLERS:
+        assert isinstance(make_sampler(name, feasible, 0), optuna.samplers.BaseSampler)
 
 
 # ------------------------------------------------------------------------ uniform over the feasible set

@@ -210,7 +210,7 @@ def _with(path: str, value: object) -> dict:
         (_with("training.schedule", "linear"), "training.schedule: got 'linear'; allowed: cosine | step"),
         (
             _with("search.sampler", "cmaes"),
-            "search.sampler: got 'cmaes'; allowed: tpe | nsga2 | random | qmc | grid",
+            "search.sampler: got 'cmaes'; allowed: tpe | rung-tpe | nsga2 | random | qmc | grid",
         ),
         (_with("search.scheduler", "pbt"), "search.scheduler: got 'pbt'; allowed: fifo | asha | moasha"),
         (_with("search.trials", 0), "search.trials: got 0; allowed: an integer >= 1"),

@@ -25,7 +25,7 @@ from nas_resnext.cli.common import (
     write_run_report,
 )
 from nas_resnext.errors import ConfigError
-from nas_resnext.space import SAMPLERS, SCHEDULERS, DesignSpace
+from nas_resnext.space import SAMPLERS, SCHEDULERS, SELECTIONS, DesignSpace
 from nas_resnext.units import human_count
 
 if TYPE_CHECKING:
@@ -110,9 +110,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     execution.add_argument(
         "--selection",
-        choices=("crowding", "hypervolume"),
+        choices=SELECTIONS,
         default=None,
-        help="moasha: order within a front by crowding distance (default) or hypervolume contribution",
+        help="moasha: order within a front by crowding distance (default), hypervolume contribution or "
+        "epsilon-net",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")

@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from nas_resnext.compat import compute_hypervolume, fast_non_domination_rank
+from nas_resnext.space import SELECTIONS
 
 
 def as_losses(losses: np.ndarray | list) -> np.ndarray:
@@ -165,21 +166,57 @@ def hypervolume_contributions(losses: np.ndarray | list, ranks: np.ndarray | Non
     return contributions
 
 
-SELECTIONS = ("hypervolume", "crowding")
+def epsilon_net_positions(losses: np.ndarray | list, ranks: np.ndarray | None = None) -> np.ndarray:
+    """Place of every point in the greedy epsilon-net order of its own front (0 = first picked).
+
+    The epsilon-net of MO-ASHA (Schmucker et al. 2021, after Salinas et al.): objectives are scaled to
+    [0, 1] over the finite values seen; within a front the point best in the first objective comes first,
+    then repeatedly the point farthest (Euclidean) from those already picked, so any prefix of the order
+    covers the front as evenly as its length allows. Ties go to the earlier arrival; an exact duplicate of
+    a picked point is at distance 0 and comes last.
+    """
+    losses = as_losses(losses)
+    if ranks is None:
+        ranks = non_dominated_ranks(losses)
+    positions = np.zeros(len(losses), dtype=int)
+    if len(losses) == 0:
+        return positions
+    scaled = np.zeros_like(losses)
+    for column in range(losses.shape[1]):
+        values = losses[:, column]
+        finite = values[np.isfinite(values)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+        span = high - low
+        scaled[:, column] = (np.clip(values, low, high) - low) / span if span > 0 else 0.0
+    for front in np.unique(ranks):
+        members = np.flatnonzero(ranks == front)
+        points = scaled[members]
+        picked = [int(np.lexsort((np.arange(len(members)), points[:, 0]))[0])]
+        nearest = np.linalg.norm(points - points[picked[0]], axis=1)
+        while len(picked) < len(members):
+            nearest[picked] = -1.0
+            farthest = int(np.argmax(nearest))  # argmax takes the first of equals: the earlier arrival
+            picked.append(farthest)
+            nearest = np.minimum(nearest, np.linalg.norm(points - points[farthest], axis=1))
+        positions[members[picked]] = np.arange(len(members))
+    return positions
 
 
 def selection_order(losses: np.ndarray | list, selection: str = "crowding") -> np.ndarray:
     """``order``: point indices best first, by front rank, then within a front by the larger crowding
-    distance (``selection="crowding"``, as NSGA-II) or exclusive hypervolume contribution
-    (``"hypervolume"``, as SMS-EMOA), then by earlier arrival."""
+    distance (``selection="crowding"``, as NSGA-II), the larger exclusive hypervolume contribution
+    (``"hypervolume"``, as SMS-EMOA) or the earlier place in the epsilon-net (``"epsnet"``), then by
+    earlier arrival."""
     if selection not in SELECTIONS:
         raise ValueError(f"selection must be one of {SELECTIONS}; got {selection!r}")
     losses = as_losses(losses)
     ranks = non_dominated_ranks(losses)
     if selection == "crowding":
         spread = crowding_distances(losses, ranks)
-    else:
+    elif selection == "hypervolume":
         spread = hypervolume_contributions(losses, ranks)
+    else:
+        spread = -epsilon_net_positions(losses, ranks).astype(float)
     # np.lexsort sorts by its last key first.
     return np.lexsort((np.arange(len(losses)), -spread, ranks))
 
@@ -195,14 +232,21 @@ def promotion_quota(n_points: int, reduction_factor: float) -> int:
 
 
 def is_promoted(
-    losses: np.ndarray | list, candidate: int, reduction_factor: float, selection: str = "crowding"
+    losses: np.ndarray | list,
+    candidate: int,
+    reduction_factor: float,
+    selection: str = "crowding",
+    front_grace: bool = False,
 ) -> bool:
-    """Whether point ``candidate`` is among the top ``promotion_quota`` points of ``losses``.
+    """Whether point ``candidate`` is among the top ``promotion_quota`` points of ``losses``, or, with
+    ``front_grace``, on the rung's Pareto front (non-dominated by every result recorded there).
 
     ``losses`` holds every result recorded at the rung, the candidate's included.
     """
     losses = as_losses(losses)
     if not 0 <= candidate < len(losses):
         raise IndexError(f"candidate {candidate} is not a row of {len(losses)} losses")
+    if front_grace and non_dominated_ranks(losses)[candidate] == 0:
+        return True
     quota = promotion_quota(len(losses), reduction_factor)
     return bool(candidate in selection_order(losses, selection)[:quota])

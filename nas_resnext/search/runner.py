@@ -20,7 +20,7 @@ from nas_resnext.search.checkpoints import CHECKPOINTS_KEPT, trial_dirname
 from nas_resnext.search.environment import check_cluster, connect_ray, search_environment
 from nas_resnext.search.kept_weights import KeptWeights
 from nas_resnext.search.progress import Progress
-from nas_resnext.search.sampling import FeasibleSampler, make_sampler
+from nas_resnext.search.sampling import FeasibleSampler, fidelities, make_sampler
 from nas_resnext.search.study import is_counted, pareto_front, quiet_optuna, recover_interrupted
 from nas_resnext.space import DesignSpace
 
@@ -70,7 +70,14 @@ def run_search(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # Built once the study is open: a resumed run's sampler continues from the trials it holds.
         study.sampler = make_sampler(
-            options.sampler, feasible, options.seed, len(study.get_trials(deepcopy=False))
+            options.sampler,
+            feasible,
+            options.seed,
+            len(study.get_trials(deepcopy=False)),
+            objectives=space.objectives,
+            fidelities=fidelities(
+                options.scheduler, space.training.epochs, options.grace_period, options.reduction_factor
+            ),
         )
     queue = feasible.queue_grid if options.sampler == "grid" else None
     return run_study(run, space, options, study, feasible, stream, queue=queue, started=started)

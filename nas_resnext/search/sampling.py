@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nas_resnext.architecture import Architecture
@@ -287,11 +287,35 @@ def continuing_seed(seed: int, trials_so_far: int) -> int:
     return int(np.random.SeedSequence([seed, trials_so_far]).generate_state(1)[0])
 
 
-def make_sampler(name: str, sampler: FeasibleSampler, seed: int, trials_so_far: int = 0) -> Any:
+def make_sampler(
+    name: str,
+    sampler: FeasibleSampler,
+    seed: int,
+    trials_so_far: int = 0,
+    *,
+    objectives: Sequence[str] = ("val_accuracy", "flops"),
+    fidelities: Sequence[int] = (),
+) -> Any:
     """The Optuna sampler called ``name`` (one of ``SAMPLERS``), seeded; ``trials_so_far`` (the trials the
-    study already holds) makes a resumed run continue instead of replaying (see ``continuing_seed``)."""
+    study already holds) makes a resumed run continue instead of replaying (see ``continuing_seed``).
+
+    ``rung-tpe`` fits TPE at the highest of ``fidelities`` (the epochs at which the scheduler ranks trials,
+    and the full count) with enough results on ``objectives``; see :mod:`nas_resnext.search.rung_sampler`.
+    """
+    if name == "rung-tpe":
+        from nas_resnext.search.rung_sampler import RungTPESampler
+
+        return RungTPESampler(objectives, fidelities or (1,), seed=continuing_seed(seed, trials_so_far))
     factories = _optuna_samplers()
     if name not in factories:
         raise ConfigError("sampler", name, " | ".join(SAMPLERS))
     # QMC keeps its seed: Optuna continues a scrambled sequence from the study's record of the last point.
     return factories[name](seed if name == "qmc" else continuing_seed(seed, trials_so_far))
+
+
+def fidelities(scheduler: str, max_t: int, grace_period: int = 1, reduction_factor: float = 3) -> list[int]:
+    """The epochs at which ``scheduler`` ranks trials, and ``max_t``: what ``rung-tpe`` can fit on."""
+    from nas_resnext.search.schedulers import rung_levels
+
+    rungs = rung_levels(grace_period, reduction_factor, max_t) if scheduler in ("asha", "moasha") else []
+    return sorted({int(level) for level in rungs} | {int(max_t)})

@@ -163,12 +163,14 @@ class MOASHAScheduler(FIFOScheduler):
         reduction_factor: float = 3,
         max_t: int = 100,
         selection: str = "crowding",
+        front_grace: bool = False,
     ) -> None:
         _validate_schedule(grace_period, reduction_factor, max_t)
         if selection not in SELECTIONS:
             raise ConfigError("selection", selection, " | ".join(SELECTIONS))
         super().__init__()
         self.selection = selection
+        self.front_grace = front_grace
         self.objectives = parse_objectives(objectives)
         self.time_attr = time_attr
         self.grace_period = grace_period
@@ -213,7 +215,7 @@ class MOASHAScheduler(FIFOScheduler):
         if rung is None:
             return TrialScheduler.CONTINUE
         row = rung.record(trial.trial_id, losses)
-        if is_promoted(rung.losses(), row, self.reduction_factor, self.selection):
+        if is_promoted(rung.losses(), row, self.reduction_factor, self.selection, self.front_grace):
             return TrialScheduler.CONTINUE
         self._stopped.add(trial.trial_id)
         return TrialScheduler.STOP
