@@ -41,7 +41,7 @@ class Rule:
     selection: str = "crowding"
     grace_period: int = 1
     reduction_factor: float = 3
-    front_grace: bool = False
+    front_grace: str = "none"
     # ASHA's promotion form (Li et al. 2020): a trial pauses at every rung, and a free worker first resumes
     # a paused trial that is now among the top 1/eta of its rung, else starts a new one: a rung ranks only
     # once it holds eta results, and late arrivals can still promote an earlier trial.
@@ -49,11 +49,14 @@ class Rule:
 
 
 RULES = [
-    Rule("crowding (default until now)"),
+    Rule("crowding (the rule before front grace)"),
     Rule("hypervolume", selection="hypervolume"),
     Rule("epsnet", selection="epsnet"),
-    Rule("crowding + front grace", front_grace=True),
-    Rule("epsnet + front grace", selection="epsnet", front_grace=True),
+    Rule("crowding + front grace at every rung", front_grace="all"),
+    Rule("epsnet + front grace at every rung", selection="epsnet", front_grace="all"),
+    Rule("crowding + front grace above the first rung (default)", front_grace="upper"),
+    Rule("epsnet + front grace above the first rung", selection="epsnet", front_grace="upper"),
+    Rule("hypervolume + front grace above the first rung", selection="hypervolume", front_grace="upper"),
     Rule("crowding, grace 2", grace_period=2),
     Rule("crowding, grace 3", grace_period=3),
     Rule("epsnet, grace 2", selection="epsnet", grace_period=2),

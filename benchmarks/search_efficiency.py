@@ -120,9 +120,11 @@ def part_b(
     samplers: list[str],
     grace_period: int = 1,
     diagnose: bool = False,
+    front_grace: str = "upper",
 ) -> None:
     print(
-        f"\n(b) moasha vs fifo, {trials} trials of up to {epochs} epochs (grace {grace_period}, eta 3), "
+        f"\n(b) moasha vs fifo, {trials} trials of up to {epochs} epochs (grace {grace_period}, eta 3, "
+        f"front grace {front_grace}), "
         f"samplers {', '.join(samplers)}, seeds {', '.join(map(str, seeds))}\n"
     )
     print("| seed | sampler | scheduler | HV | HV / fifo | epochs | epochs / fifo | distinct trained |")
@@ -150,10 +152,11 @@ def part_b(
                 moasha, _ = search(
                     long_space,
                     root,
-                    f"b-moasha-{selection}-g{grace_period}-{sampler}-{trials}x{epochs}-{seed}",
+                    f"b-moasha-{selection}-g{grace_period}-fg{front_grace}-{sampler}-{trials}x{epochs}-{seed}",
                     scheduler="moasha",
                     sampler=sampler,
                     selection=selection,
+                    front_grace=front_grace,
                     grace_period=grace_period,
                     seed=seed,
                     trials=trials,
@@ -300,6 +303,9 @@ def main() -> int:
     )
     parser.add_argument("--grace-period", type=int, default=1, help="moasha's first rung, part (b)")
     parser.add_argument(
+        "--front-grace", default="upper", help="moasha's front grace (upper | all | none), part (b)"
+    )
+    parser.add_argument(
         "--diagnose", action="store_true", help="list the members of fifo's front that moasha stopped"
     )
     parser.add_argument(
@@ -328,6 +334,7 @@ def main() -> int:
                 args.samplers.split(","),
                 grace_period=args.grace_period,
                 diagnose=args.diagnose,
+                front_grace=args.front_grace,
             )
         if "c" in parts:
             part_c(space, root, args.overhead_trials)

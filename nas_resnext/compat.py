@@ -46,7 +46,8 @@ def compute_hypervolume(loss_rows: np.ndarray, reference: np.ndarray) -> float:
 
 def set_finished_trial_user_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:
     """Set a user attribute of a trial the study holds but no live ``Trial`` object represents (one left
-    RUNNING by a killed process); Optuna's public API sets attributes through a live trial only."""
+    RUNNING by a killed process, or the frozen trial a sampler is given while it draws); Optuna's public
+    API sets attributes through a live trial only."""
     study._storage.set_trial_user_attr(trial._trial_id, key, value)
 
 

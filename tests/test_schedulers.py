@@ -204,8 +204,33 @@ def test_moasha_selection_is_passed_through_and_checked() -> None:
     objectives = ["val_accuracy", "flops"]
     assert make_scheduler("moasha", objectives, max_t=9).selection == "crowding"
     assert make_scheduler("moasha", objectives, max_t=9, selection="hypervolume").selection == "hypervolume"
+    assert make_scheduler("moasha", objectives, max_t=9, selection="epsnet").selection == "epsnet"
     with pytest.raises(ConfigError, match="selection: got 'random'"):
         MOASHAScheduler(objectives, selection="random")
+
+
+FIVE_AT_A_RUNG = [("a", 0.9, 100), ("b", 0.5, 10), ("c", 0.2, 20), ("d", 0.3, 30)]
+
+
+@pytest.mark.parametrize(
+    ("front_grace", "first_rung", "second_rung"),
+    [("none", STOP, STOP), ("upper", STOP, CONTINUE), ("all", CONTINUE, CONTINUE)],
+)
+def test_front_grace_keeps_a_crowded_front_member(
+    front_grace: str, first_rung: str, second_rung: str
+) -> None:
+    """Fifth at a rung, quota 1: "e" is on the front between its two ends (infinite crowding distance), so
+    only the grace keeps it; a dominated result stops either way. "upper" spares the first rung."""
+    scheduler = MOASHAScheduler(["val_accuracy", "flops"], max_t=27, front_grace=front_grace)
+    assert scheduler.rungs == [1, 3, 9]
+    for epoch, decision in ((1, first_rung), (3, second_rung)):
+        driver = Driver(scheduler)
+        for trial_id, accuracy, flops in FIVE_AT_A_RUNG:
+            driver.report(f"{trial_id}{epoch}", result(epoch, accuracy, flops))
+        assert driver.report(f"e{epoch}", result(epoch, 0.7, 50)) == decision
+        assert driver.report(f"f{epoch}", result(epoch, 0.1, 60)) == STOP
+    with pytest.raises(ConfigError, match=r"front_grace: got 'some'; allowed: upper \| all \| none"):
+        MOASHAScheduler(["val_accuracy", "flops"], front_grace="some")
 
 
 def test_history_of_a_resumed_search_sets_the_bar(driver: Driver) -> None:

@@ -25,7 +25,7 @@ from nas_resnext.cli.common import (
     write_run_report,
 )
 from nas_resnext.errors import ConfigError
-from nas_resnext.space import SAMPLERS, SCHEDULERS, SELECTIONS, DesignSpace
+from nas_resnext.space import FRONT_GRACES, SAMPLERS, SCHEDULERS, SELECTIONS, DesignSpace
 from nas_resnext.units import human_count
 
 if TYPE_CHECKING:
@@ -114,6 +114,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="moasha: order within a front by crowding distance (default), hypervolume contribution or "
         "epsilon-net",
+    )
+    execution.add_argument(
+        "--front-grace",
+        choices=FRONT_GRACES,
+        default=None,
+        help="moasha: a result on its rung's Pareto front goes on past the quota at every rung but the "
+        "first (upper, default), at all, or at none",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
@@ -217,7 +224,7 @@ def _search(
 
     scheduling = {
         name: getattr(args, name)
-        for name in ("grace_period", "reduction_factor", "selection")
+        for name in ("grace_period", "reduction_factor", "selection", "front_grace")
         if getattr(args, name) is not None
     }
     options = dataclasses.replace(options, **scheduling)

@@ -25,6 +25,7 @@ from optuna.samplers import BaseSampler, TPESampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from nas_resnext.compat import set_finished_trial_user_attr
 from nas_resnext.search.study import quiet_optuna
 
 # Results a fidelity needs before the model is fitted there: TPE's own start-up count.
@@ -131,7 +132,7 @@ class RungTPESampler(BaseSampler):
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         view = self._study_view(study, trial)
-        study._storage.set_trial_user_attr(trial._trial_id, FITTED_AT_ATTR, self.fitted_at)
+        set_finished_trial_user_attr(study, trial, FITTED_AT_ATTR, self.fitted_at)
         # Computed over the view's trials each time: Optuna's cached intersection assumes one growing study.
         trials = view.get_trials(deepcopy=False)
         if not trials:

@@ -207,6 +207,7 @@ def _fit(
         grace_period=options.grace_period,
         reduction_factor=options.reduction_factor,
         selection=options.selection,
+        front_grace=options.front_grace,
     )
     if isinstance(scheduler, MOASHAScheduler):
         scheduler.replay_study(study.get_trials(deepcopy=False))

@@ -29,7 +29,7 @@ from nas_resnext.compat import scheduler_metric_and_mode, set_scheduler_metric, 
 from nas_resnext.errors import ConfigError
 from nas_resnext.pareto import OBJECTIVE_MODES, loss_of
 from nas_resnext.search.ranking import SELECTIONS, is_promoted
-from nas_resnext.space import SCHEDULERS
+from nas_resnext.space import FRONT_GRACES, SCHEDULERS
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -149,7 +149,12 @@ class MOASHAScheduler(FIFOScheduler):
         reduction_factor: eta; about 1/eta of the trials reaching a rung go on to the next.
         max_t: epochs of a full trial; a trial reaching it is stopped but counts as finished.
         selection: how trials of one front are ordered: ``"crowding"`` (NSGA-II crowding distance, the
-            default) or ``"hypervolume"`` (exclusive hypervolume contribution, as SMS-EMOA).
+            default), ``"hypervolume"`` (exclusive hypervolume contribution, as SMS-EMOA) or ``"epsnet"``
+            (greedy epsilon-net, MO-ASHA's other rule).
+        front_grace: where a result on its rung's Pareto front goes on even past the quota: ``"upper"``
+            (every rung but the first, the default), ``"all"`` or ``"none"``. The first rung holds the
+            most and the noisiest results (one epoch), so the quota alone decides there; a later rung
+            holds few, and its front is where the final front comes from.
 
     Trials stopped at a rung are listed in :attr:`stopped_trials`. Like Ray's ASHA, it runs trials in FIFO
     order and never pauses one.
@@ -163,11 +168,13 @@ class MOASHAScheduler(FIFOScheduler):
         reduction_factor: float = 3,
         max_t: int = 100,
         selection: str = "crowding",
-        front_grace: bool = False,
+        front_grace: str = "upper",
     ) -> None:
         _validate_schedule(grace_period, reduction_factor, max_t)
         if selection not in SELECTIONS:
             raise ConfigError("selection", selection, " | ".join(SELECTIONS))
+        if front_grace not in FRONT_GRACES:
+            raise ConfigError("front_grace", front_grace, " | ".join(FRONT_GRACES))
         super().__init__()
         self.selection = selection
         self.front_grace = front_grace
@@ -215,7 +222,8 @@ class MOASHAScheduler(FIFOScheduler):
         if rung is None:
             return TrialScheduler.CONTINUE
         row = rung.record(trial.trial_id, losses)
-        if is_promoted(rung.losses(), row, self.reduction_factor, self.selection, self.front_grace):
+        grace = self.front_grace == "all" or (self.front_grace == "upper" and rung is not self._rungs[0])
+        if is_promoted(rung.losses(), row, self.reduction_factor, self.selection, front_grace=grace):
             return TrialScheduler.CONTINUE
         self._stopped.add(trial.trial_id)
         return TrialScheduler.STOP
@@ -300,6 +308,7 @@ class MOASHAScheduler(FIFOScheduler):
 
     def debug_string(self) -> str:
         rungs = ", ".join(f"{rung.level}: {len(rung.recorded)} recorded" for rung in self._rungs)
+        rungs += f"; front grace {self.front_grace}"
         objectives = ", ".join(f"{metric} ({mode})" for metric, mode in self.objectives)
         return f"Using MO-ASHA on {objectives}: num_stopped={len(self._stopped)}; rungs {rungs}"
 
@@ -331,6 +340,7 @@ def make_scheduler(
     *,
     time_attr: str = TIME_ATTR,
     selection: str = "crowding",
+    front_grace: str = "upper",
 ) -> TrialScheduler:
     """The Ray Tune scheduler called ``name``: ``fifo`` | ``asha`` | ``moasha``.
 
@@ -360,4 +370,5 @@ def make_scheduler(
         reduction_factor=reduction_factor,
         max_t=max_t,
         selection=selection,
+        front_grace=front_grace,
     )
