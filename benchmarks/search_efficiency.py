@@ -216,18 +216,33 @@ def lost_front(fifo: list[FrozenTrial], moasha: list[FrozenTrial], space: Design
             for t in trained_trials(moasha)
             if t.user_attrs["name"] != name and int(t.user_attrs.get("epochs", 0)) > stopped
         ]
+
         beaten_by = [
-            f"{t.user_attrs['name']} ({_accuracy_at(t, stopped):.1%}, "
-            f"{t.user_attrs['flops'] / 1e6:.2f} MFLOPs)"
+            _described(t, stopped)
             for t in ahead
             if _accuracy_at(t, stopped) >= at_rung and t.user_attrs["flops"] <= member.user_attrs["flops"]
         ]
+        reached = sum(int(t.user_attrs.get("epochs", 0)) >= stopped for t in trained_trials(moasha))
+        why = (
+            f"dominated there by trials that went on: {', '.join(beaten_by)}"
+            if beaten_by
+            else "no trial that went on dominates it; went on: "
+            + ", ".join(_described(t, stopped) for t in ahead)
+        )
         lines.append(
             f"    {name} ({member.user_attrs['flops'] / 1e6:.2f} MFLOPs, {member.values[0]:.1%} after "
             f"{int(member.user_attrs['epochs'])} epochs under fifo): stopped at epoch {stopped} with "
-            f"{at_rung:.1%}; went on and dominate it there: {', '.join(beaten_by) or 'none'}"
+            f"{at_rung:.1%}, one of {reached} results there; {why}"
         )
     return "\n".join(lines) or "    every member of fifo's front finished"
+
+
+def _described(trial: FrozenTrial, epoch: int) -> str:
+    """``name (accuracy at epoch, MFLOPs)``."""
+    return (
+        f"{trial.user_attrs['name']} ({_accuracy_at(trial, epoch):.1%}, "
+        f"{trial.user_attrs['flops'] / 1e6:.2f} MFLOPs)"
+    )
 
 
 def _accuracy_at(trial: FrozenTrial, epoch: int) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -155,15 +156,37 @@ def test_rung_tpe_with_moasha_search(
             "rung-tpe",
             "--scheduler",
             "moasha",
+            "--selection",
+            "epsnet",
+            "--front-grace",
+            "all",
             "--run-dir",
             str(tmp_path / "run"),
             "-q",
         ]
     )
     assert code == 0
+    recorded = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert (recorded["sampler"], recorded["selection"], recorded["front_grace"]) == (
+        "rung-tpe",
+        "epsnet",
+        "all",
+    )
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
     trials = study.get_trials()
     assert len(trials) >= 8
     asked = [t for t in trials if "reused_from" not in t.user_attrs]
     assert all(FITTED_AT_ATTR in t.user_attrs for t in asked)
     assert {t.user_attrs[FITTED_AT_ATTR] for t in asked} <= {None, 1, 3}
+
+
+def test_bad_front_grace_exits_2_and_writes_nothing(
+    tmp_path: Path, in_tmp_path: Path, tiny_space: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nas_resnext.cli import main
+
+    code = main(["search", str(tiny_space()), "--front-grace", "some", "--run-dir", str(tmp_path / "run")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "argument --front-grace: invalid choice: 'some'" in error and "'upper', 'all', 'none'" in error
+    assert not (tmp_path / "run").exists()
