@@ -120,7 +120,7 @@ def part_b(
     samplers: list[str],
     grace_period: int = 1,
     diagnose: bool = False,
-    front_grace: str = "upper",
+    front_grace: str = "filling",
 ) -> None:
     print(
         f"\n(b) moasha vs fifo, {trials} trials of up to {epochs} epochs (grace {grace_period}, eta 3, "
@@ -131,6 +131,7 @@ def part_b(
     print("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     long_space = with_epochs(space, epochs)
     ratios: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    absolute: dict[tuple[str, str], dict[int, tuple[float, int]]] = {}
     for sampler in samplers:
         reference = REFERENCE_SAMPLER.get(sampler, sampler)
         for seed in seeds:
@@ -163,6 +164,7 @@ def part_b(
                 )
                 hv_m, ep_m = front_hypervolume(moasha, long_space), epochs_trained(moasha)
                 ratios.setdefault((sampler, selection), []).append((hv_m / hv_f, ep_m / ep_f))
+                absolute.setdefault((sampler, selection), {})[seed] = (hv_m, ep_m)
                 print(
                     f"| {seed} | {sampler} | moasha ({selection}) | {hv_m:.4f} | {hv_m / hv_f:.3f} | {ep_m} "
                     f"| {ep_m / ep_f:.3f} | {distinct_trained(moasha)} |",
@@ -186,6 +188,24 @@ def part_b(
         print(
             f"| {sampler} | {selection} | {len(pairs)} | {statistics.mean(hv):.1%} | {min(hv):.1%} "
             f"| {statistics.mean(ep):.1%} | {max(ep):.1%} | {goal} |"
+        )
+    if len(samplers) > 1:
+        _across_samplers(absolute, seeds)
+
+
+def _across_samplers(absolute: dict[tuple[str, str], dict[int, tuple[float, int]]], seeds: list[int]) -> None:
+    """moasha's front under each sampler against the first sampler's, seed by seed (hypervolume, epochs)."""
+    (base_key, base), *others = absolute.items()
+    print(f"\nmoasha under each sampler against {base_key[0]} ({base_key[1]}), seed by seed\n")
+    print("| sampler | ordering | mean HV / base | worst HV / base | mean epochs / base | seeds |")
+    print("| --- | --- | ---: | ---: | ---: | --- |")
+    for (sampler, selection), runs in others:
+        hv = [runs[s][0] / base[s][0] for s in seeds]
+        ep = [runs[s][1] / base[s][1] for s in seeds]
+        cells = ", ".join(f"{s}: {h:.3f} / {e:.2f}" for s, h, e in zip(seeds, hv, ep, strict=True))
+        print(
+            f"| {sampler} | {selection} | {statistics.mean(hv):.1%} | {min(hv):.1%} "
+            f"| {statistics.mean(ep):.1%} | {cells} |"
         )
 
 
@@ -318,7 +338,9 @@ def main() -> int:
     )
     parser.add_argument("--grace-period", type=int, default=1, help="moasha's first rung, part (b)")
     parser.add_argument(
-        "--front-grace", default="upper", help="moasha's front grace (upper | all | none), part (b)"
+        "--front-grace",
+        default="filling",
+        help="moasha's front grace (filling | upper | all | none), part (b)",
     )
     parser.add_argument(
         "--diagnose", action="store_true", help="list the members of fifo's front that moasha stopped"

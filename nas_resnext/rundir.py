@@ -117,8 +117,8 @@ class RunOptions:
     reduction_factor: int = 3
     # moasha: order within a front by crowding distance or hypervolume contribution
     selection: str = "crowding"
-    # moasha: rungs at which a result on the rung's Pareto front goes on past the quota (upper | all | none)
-    front_grace: str = "upper"
+    # moasha: where a result on its rung's Pareto front goes on past the quota (filling | upper | all | none)
+    front_grace: str = "filling"
     # whose trained weights stay in RUN/weights: the final Pareto front's, every trained trial's, or none
     keep_weights: str = "front"
     space_file: str | None = None

@@ -26,8 +26,8 @@ SAMPLERS = ("tpe", "rung-tpe", "nsga2", "random", "qmc", "grid")
 SCHEDULERS = ("fifo", "asha", "moasha")
 # moasha: how results of one front are ordered at a rung (see nas_resnext.search.ranking)
 SELECTIONS = ("crowding", "hypervolume", "epsnet")
-# moasha: at which rungs a result on the rung's Pareto front goes on beyond the top-1/eta quota
-FRONT_GRACES = ("upper", "all", "none")
+# moasha: where a result on its rung's Pareto front goes on beyond the top-1/eta quota
+FRONT_GRACES = ("filling", "upper", "all", "none")
 TOP_LEVEL_KEYS = (
     "name",
     "description",

@@ -188,5 +188,8 @@ def test_bad_front_grace_exits_2_and_writes_nothing(
     code = main(["search", str(tiny_space()), "--front-grace", "some", "--run-dir", str(tmp_path / "run")])
     assert code == 2
     error = capsys.readouterr().err
-    assert "argument --front-grace: invalid choice: 'some'" in error and "'upper', 'all', 'none'" in error
+    assert (
+        "argument --front-grace: invalid choice: 'some'" in error
+        and "'filling', 'upper', 'all', 'none'" in error
+    )
     assert not (tmp_path / "run").exists()

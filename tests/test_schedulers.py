@@ -209,27 +209,38 @@ def test_moasha_selection_is_passed_through_and_checked() -> None:
         MOASHAScheduler(objectives, selection="random")
 
 
-FIVE_AT_A_RUNG = [("a", 0.9, 100), ("b", 0.5, 10), ("c", 0.2, 20), ("d", 0.3, 30)]
+# Earlier results at a rung, then a newcomer (0.7 accuracy, 50 FLOPs) on the front between its two ends
+# (infinite crowding distance): fifth at the rung (quota 1), or seventh (quota 2). Only a grace keeps it.
+FOUR_BEFORE = [("a", 0.9, 100), ("b", 0.5, 10), ("c", 0.2, 20), ("d", 0.3, 30)]
+SIX_BEFORE = [*FOUR_BEFORE, ("x", 0.1, 70), ("y", 0.15, 80)]
 
 
 @pytest.mark.parametrize(
-    ("front_grace", "first_rung", "second_rung"),
-    [("none", STOP, STOP), ("upper", STOP, CONTINUE), ("all", CONTINUE, CONTINUE)],
+    ("front_grace", "expected"),
+    [
+        # (fifth at rung 1, fifth at rung 3, seventh at rung 1, seventh at rung 3)
+        ("none", (STOP, STOP, STOP, STOP)),
+        ("filling", (STOP, CONTINUE, STOP, STOP)),
+        ("upper", (STOP, CONTINUE, STOP, CONTINUE)),
+        ("all", (CONTINUE, CONTINUE, CONTINUE, CONTINUE)),
+    ],
 )
-def test_front_grace_keeps_a_crowded_front_member(
-    front_grace: str, first_rung: str, second_rung: str
-) -> None:
-    """Fifth at a rung, quota 1: "e" is on the front between its two ends (infinite crowding distance), so
-    only the grace keeps it; a dominated result stops either way. "upper" spares the first rung."""
-    scheduler = MOASHAScheduler(["val_accuracy", "flops"], max_t=27, front_grace=front_grace)
-    assert scheduler.rungs == [1, 3, 9]
-    for epoch, decision in ((1, first_rung), (3, second_rung)):
-        driver = Driver(scheduler)
-        for trial_id, accuracy, flops in FIVE_AT_A_RUNG:
-            driver.report(f"{trial_id}{epoch}", result(epoch, accuracy, flops))
-        assert driver.report(f"e{epoch}", result(epoch, 0.7, 50)) == decision
-        assert driver.report(f"f{epoch}", result(epoch, 0.1, 60)) == STOP
-    with pytest.raises(ConfigError, match=r"front_grace: got 'some'; allowed: upper \| all \| none"):
+def test_front_grace_keeps_a_crowded_front_member(front_grace: str, expected: tuple[str, ...]) -> None:
+    decisions = []
+    for before in (FOUR_BEFORE, SIX_BEFORE):
+        for epoch in (1, 3):
+            driver = Driver(MOASHAScheduler(["val_accuracy", "flops"], max_t=27, front_grace=front_grace))
+            for trial_id, accuracy, flops in before:
+                driver.report(trial_id, result(epoch, accuracy, flops))
+            decisions.append(driver.report("new", result(epoch, 0.7, 50)))
+            assert driver.report("dominated", result(epoch, 0.1, 90)) == STOP  # never graced
+    assert tuple(decisions) == expected
+
+
+def test_unknown_front_grace_is_refused() -> None:
+    with pytest.raises(
+        ConfigError, match=r"front_grace: got 'some'; allowed: filling \| upper \| all \| none"
+    ):
         MOASHAScheduler(["val_accuracy", "flops"], front_grace="some")
 
 

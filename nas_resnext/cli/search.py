@@ -120,7 +120,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=FRONT_GRACES,
         default=None,
         help="moasha: a result on its rung's Pareto front goes on past the quota at every rung but the "
-        "first (upper, default), at all, or at none",
+        "first while the rung keeps a single place (filling, default), at every rung but the first "
+        "(upper), at every rung (all), or never (none)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")

@@ -28,7 +28,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from nas_resnext.compat import scheduler_metric_and_mode, set_scheduler_metric, unbuffered
 from nas_resnext.errors import ConfigError
 from nas_resnext.pareto import OBJECTIVE_MODES, loss_of
-from nas_resnext.search.ranking import SELECTIONS, is_promoted
+from nas_resnext.search.ranking import SELECTIONS, is_promoted, promotion_quota
 from nas_resnext.space import FRONT_GRACES, SCHEDULERS
 
 if TYPE_CHECKING:
@@ -151,10 +151,13 @@ class MOASHAScheduler(FIFOScheduler):
         selection: how trials of one front are ordered: ``"crowding"`` (NSGA-II crowding distance, the
             default), ``"hypervolume"`` (exclusive hypervolume contribution, as SMS-EMOA) or ``"epsnet"``
             (greedy epsilon-net, MO-ASHA's other rule).
-        front_grace: where a result on its rung's Pareto front goes on even past the quota: ``"upper"``
-            (every rung but the first, the default), ``"all"`` or ``"none"``. The first rung holds the
-            most and the noisiest results (one epoch), so the quota alone decides there; a later rung
-            holds few, and its front is where the final front comes from.
+        front_grace: where a result on its rung's Pareto front goes on even past the quota:
+            ``"filling"`` (the default: at every rung but the first, while the rung's quota is a single
+            place, that is while it holds fewer than ``2 * eta`` results), ``"upper"`` (every rung but the
+            first, always), ``"all"`` or ``"none"``. While a quota is one place, an end of the front
+            (infinite crowding distance, earlier arrival first) takes it and a newcomer that nothing there
+            dominates stops; later rungs fill slowly, so that is where the final front was lost. The first
+            rung holds the most and the noisiest results (one epoch), so the quota alone decides there.
 
     Trials stopped at a rung are listed in :attr:`stopped_trials`. Like Ray's ASHA, it runs trials in FIFO
     order and never pauses one.
@@ -168,7 +171,7 @@ class MOASHAScheduler(FIFOScheduler):
         reduction_factor: float = 3,
         max_t: int = 100,
         selection: str = "crowding",
-        front_grace: str = "upper",
+        front_grace: str = "filling",
     ) -> None:
         _validate_schedule(grace_period, reduction_factor, max_t)
         if selection not in SELECTIONS:
@@ -222,8 +225,7 @@ class MOASHAScheduler(FIFOScheduler):
         if rung is None:
             return TrialScheduler.CONTINUE
         row = rung.record(trial.trial_id, losses)
-        grace = self.front_grace == "all" or (self.front_grace == "upper" and rung is not self._rungs[0])
-        if is_promoted(rung.losses(), row, self.reduction_factor, self.selection, front_grace=grace):
+        if is_promoted(rung.losses(), row, self.reduction_factor, self.selection, self._graced(rung)):
             return TrialScheduler.CONTINUE
         self._stopped.add(trial.trial_id)
         return TrialScheduler.STOP
@@ -246,6 +248,14 @@ class MOASHAScheduler(FIFOScheduler):
         if self.time_attr not in result:
             raise MissingMetricError(self.time_attr, trial_id, result.keys())
         return result[self.time_attr]
+
+    def _graced(self, rung: _Rung) -> bool:
+        """Whether a result on ``rung``'s front goes on past the quota now (see ``front_grace``)."""
+        if self.front_grace in ("all", "none"):
+            return self.front_grace == "all"
+        if rung is self._rungs[0]:
+            return False
+        return self.front_grace == "upper" or promotion_quota(len(rung.recorded), self.reduction_factor) == 1
 
     def _rung_to_record(self, trial_id: str, progress: float) -> _Rung | None:
         """The highest rung reached and not yet recorded for this trial, if any.
@@ -340,7 +350,7 @@ def make_scheduler(
     *,
     time_attr: str = TIME_ATTR,
     selection: str = "crowding",
-    front_grace: str = "upper",
+    front_grace: str = "filling",
 ) -> TrialScheduler:
     """The Ray Tune scheduler called ``name``: ``fifo`` | ``asha`` | ``moasha``.
 
