@@ -2,9 +2,9 @@
 
 ``moasha`` follows Schmucker et al. 2021, "Multi-objective Asynchronous Successive Halving": rungs sit
 at ``grace_period * reduction_factor**k`` epochs below ``max_t``; when a trial reaches a rung its
-objectives are recorded there, and the trial continues only if it is among the top
-``max(1, floor(n / eta))`` of the ``n`` results recorded at that rung, ordered by the rule in
-:mod:`nas_resnext.search.ranking`.
+objectives are recorded there, and the trial continues if it is among the top ``max(1, floor(n / eta))``
+of the ``n`` results recorded at that rung, ordered by the rule in :mod:`nas_resnext.search.ranking`, or,
+where the front grace applies (``front_grace``), if no result recorded there dominates it.
 
 This module keeps the bookkeeping (which trial reached which rung with which objectives); the ranking module
 decides. Results are normalised once, here, into loss vectors (lower is better; accuracy negated; None or NaN
