@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_resnext.pareto import hypervolume, losses, pareto_mask
@@ -75,11 +76,16 @@ def trained_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if "reused_from" not in t.user_attrs]
 
 
-def front_hypervolume(trials: list[FrozenTrial], space: DesignSpace) -> float:
+def complete_losses(trials: list[FrozenTrial], space: DesignSpace) -> tuple[list[FrozenTrial], np.ndarray]:
+    """The trained COMPLETE trials and their loss rows (1 - accuracy, FLOPs / the budget's max_gflops)."""
     complete = [t for t in trained_trials(trials) if t.state == TrialState.COMPLETE]
     scale = (space.budget.max_gflops or 1.0) * 1e9
     rows = losses([t.values[0] for t in complete], [[t.user_attrs["flops"] for t in complete]], [scale])
-    return hypervolume(rows)
+    return complete, rows
+
+
+def front_hypervolume(trials: list[FrozenTrial], space: DesignSpace) -> float:
+    return hypervolume(complete_losses(trials, space)[1])
 
 
 def epochs_trained(trials: list[FrozenTrial]) -> int:
@@ -242,9 +248,7 @@ def lost_front(fifo: list[FrozenTrial], moasha: list[FrozenTrial], space: Design
     With the random sampler both runs draw the same candidates and train them identically, so a member's
     curve under moasha is the first epochs of its curve under fifo.
     """
-    complete = [t for t in trained_trials(fifo) if t.state == TrialState.COMPLETE]
-    scale = (space.budget.max_gflops or 1.0) * 1e9
-    rows = losses([t.values[0] for t in complete], [[t.user_attrs["flops"] for t in complete]], [scale])
+    complete, rows = complete_losses(fifo, space)
     front = [t for t, on_front in zip(complete, pareto_mask(rows), strict=True) if on_front]
     by_name = {t.user_attrs["name"]: t for t in trained_trials(moasha)}
     lines = []

@@ -27,19 +27,18 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas_resnext.compat import set_finished_trial_user_attr
 from nas_resnext.search.study import quiet_optuna
+from nas_resnext.space import COSTS
 
 # Results a fidelity needs before the model is fitted there: TPE's own start-up count.
 MIN_RESULTS = 10
 # User attribute of each trial it samples: the epochs of the results its model was fitted on (None while it
 # samples at random), so a study shows what the sampler learned from.
 FITTED_AT_ATTR = "sampler_fitted_at"
-# Objectives that do not change with training: read once from the trial's attributes.
-FIXED_OBJECTIVES = ("flops", "params", "activations", "latency_ms")
 
 
 def value_at(trial: FrozenTrial, objective: str, epoch: int) -> float | None:
     """``objective`` of ``trial`` after ``epoch`` epochs; None where the trial did not get there."""
-    if objective in FIXED_OBJECTIVES:
+    if objective in COSTS:  # fixed by the architecture (or measured once): the trial's attributes
         value = trial.user_attrs.get(objective)
         return None if value is None else float(value)
     for entry in trial.user_attrs.get("history") or []:

@@ -29,7 +29,7 @@ from nas_resnext.compat import scheduler_metric_and_mode, set_scheduler_metric, 
 from nas_resnext.errors import ConfigError
 from nas_resnext.pareto import OBJECTIVE_MODES, loss_of
 from nas_resnext.search.ranking import SELECTIONS, is_promoted, promotion_quota
-from nas_resnext.space import FRONT_GRACES, SCHEDULERS
+from nas_resnext.space import COSTS, FRONT_GRACES, SCHEDULERS
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -304,7 +304,7 @@ class MOASHAScheduler(FIFOScheduler):
                 or not history
             ):
                 continue
-            fixed = {k: attrs[k] for k in ("flops", "params", "activations", "latency_ms") if k in attrs}
+            fixed = {k: attrs[k] for k in COSTS if k in attrs}
             results = [
                 {**fixed, **entry, self.time_attr: int(entry["epoch"])}
                 for entry in history
