@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +112,44 @@ def test_digits_at_another_resolution() -> None:
     data = load_dataset("digits", resolution=8, settings=TrainSettings(val_fraction=0.5))
     assert data.train.images.shape[-2:] == (8, 8)
     assert abs(len(data.val) - 1438 / 2) < 10
+
+
+def test_the_digits_are_read_as_scikit_learn_loads_them_without_importing_it(tmp_path: Path) -> None:
+    from sklearn.datasets import load_digits
+
+    from nas_resnext.data.digits import bundled_digits_file, load_digit_arrays
+
+    assert bundled_digits_file() is not None  # read directly here, not through the fallback
+    images, labels = load_digit_arrays()
+    reference = load_digits()
+    assert images.shape == (1797, 8, 8) and labels.dtype == np.int64
+    assert np.array_equal(images, reference.images) and np.array_equal(labels, reference.target)
+    # A fresh process (a trial worker, say) reads the set without the second scikit-learn's import takes.
+    code = (
+        "import sys; from nas_resnext.data import load_dataset; "
+        "data = load_dataset('digits'); print(len(data.train) + len(data.val), 'sklearn' in sys.modules)"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert shown.stdout.split() == ["1438", "False"]
+
+
+def test_the_digits_fall_back_to_load_digits_where_the_bundled_file_is_not_a_table_of_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import gzip
+
+    from sklearn.datasets import load_digits
+
+    from nas_resnext.data import digits
+
+    other = tmp_path / "digits.csv.gz"
+    with gzip.open(other, "wt") as handle:
+        handle.write("1,2,3\n4,5,6\n")  # a table of another shape, as a later scikit-learn might keep
+    monkeypatch.setattr(digits, "bundled_digits_file", lambda: other)
+    images, labels = digits.load_digit_arrays()
+    assert np.array_equal(images, load_digits().images) and np.array_equal(labels, load_digits().target)
 
 
 def test_the_digits_test_split_is_fixed_disjoint_and_stratified() -> None:

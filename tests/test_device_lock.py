@@ -321,6 +321,41 @@ def test_a_coordinator_ends_once_its_clients_are_gone(local_ray: None, tmp_path:
     assert coordinator_names(coordination) == []
 
 
+def _join_and_report(coordination: str) -> dict[str, Any]:
+    coordination_handle = DeviceCoordination.join(coordination, CPU, linger_seconds=0.5)
+    assert coordination_handle is not None
+    with coordination_handle.compute_guard():
+        pass
+    return {"name": coordination_handle.name, **coordination_handle.stats()}
+
+
+@pytest.mark.ray
+def test_a_coordinator_started_ahead_is_the_one_trials_join_and_ends_unjoined(
+    local_ray: None, tmp_path: Path
+) -> None:
+    import ray
+
+    from nas_resnext.search.device_lock import coordinator_name, coordinator_names
+
+    node = ray.get_runtime_context().get_node_id()
+    joined, unjoined = f"ahead {tmp_path}", f"ahead, never joined {tmp_path}"
+    DeviceCoordination.prestart(joined, [node], linger_seconds=0.5, poll_seconds=0.1)
+    DeviceCoordination.prestart(unjoined, [node], linger_seconds=0.5, poll_seconds=0.1)
+    deadline = time.monotonic() + 60
+    while not (coordinator_names(joined) and coordinator_names(unjoined)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert coordinator_names(joined) == [coordinator_name(joined, node, "cpu")]
+    # A trial's process joins the coordinator started ahead (the same named actor, no second one).
+    stats = ray.get(ray.remote(num_cpus=1)(_join_and_report).remote(joined), timeout=120)
+    assert stats["name"] == coordinator_name(joined, node, "cpu")
+    assert coordinator_names(joined) == [stats["name"]]
+    # One that no trial joins ends by itself, as one whose trials have gone does.
+    deadline = time.monotonic() + 60
+    while coordinator_names(unjoined) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert coordinator_names(unjoined) == []
+
+
 @pytest.mark.ray
 def test_a_study_measures_each_architecture_once_and_its_seeds_share_it(
     local_ray: None, tmp_path: Path

@@ -155,7 +155,12 @@ def test_a_search_restores_the_process_state_it_changes_and_its_arguments(
 
     from nas_resnext.compat import RAY_AUTH_NOTICE_LOGGER
 
-    names = ("RAY_USAGE_STATS_ENABLED", "RAY_AIR_NEW_OUTPUT", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+    names = (
+        "RAY_USAGE_STATS_ENABLED",
+        "RAY_AIR_NEW_OUTPUT",
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER",
+        "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS",
+    )
     loggers = ("ray.tune", RAY_AUTH_NOTICE_LOGGER)
     os.environ["RAY_AIR_NEW_OUTPUT"] = "1"  # a caller's own setting the search must hand back
     saved = os.environ.pop("RAY_USAGE_STATS_ENABLED", None)
@@ -197,6 +202,13 @@ def test_an_architecture_is_trained_once_per_run(tmp_path: Path, tiny_space: Cal
         assert source.user_attrs["name"] == trial.user_attrs["name"] and source.values == trial.values
     trained = [d for d in next(run.ray_dir.iterdir()).iterdir() if d.name.startswith("trial_")]
     assert len(trained) == 8
+    # Ray Tune's own per-trial logs stay off: the study holds every epoch's results.
+    for directory in trained:
+        assert not [
+            *directory.glob("progress.csv"),
+            *directory.glob("result.json"),
+            *directory.glob("events.*"),
+        ]
 
 
 @pytest.mark.ray

@@ -32,7 +32,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -197,6 +197,10 @@ class _Coordinator:
 
     async def hello(self, client: str) -> None:
         self._arrive(client)
+
+    async def open(self) -> None:
+        """Start the watch that ends this coordinator after ``linger_seconds`` without clients."""
+        self._arrive()
 
     async def acquire_shared(self, client: str) -> str:
         changed = self._arrive(client)
@@ -407,11 +411,41 @@ class DeviceCoordination:
             return None
         return coordination_handle
 
+    @classmethod
+    def prestart(
+        cls,
+        coordination: str,
+        node_ids: Sequence[str],
+        device_key: str = "cpu",
+        *,
+        linger_seconds: float = LINGER_SECONDS,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        """Start the run's coordinators of ``device_key`` on ``node_ids`` without waiting for them (from the
+        search's driver, before the first trials).
+
+        A coordinator is an actor with a worker process of its own, which takes about a second to start;
+        started by the first trial that needs it, every first trial on a node would wait that second before
+        its latency measurement. One no trial joins ends ``linger_seconds`` after it started.
+        """
+        for node_id in node_ids:
+            try:
+                handle = cls(coordination, node_id, device_key, linger_seconds, poll_seconds)
+                handle._create().open.remote()
+            except Exception as error:  # the first trial starts it instead
+                _log.warning("device coordinator not started ahead (%s: %s)", type(error).__name__, error)
+
     def _connect(self) -> None:
         import ray
+
+        self._actor = self._create()
+        ray.get(self._actor.hello.remote(self._client))
+
+    def _create(self) -> Any:
+        """This node's coordinator, started if there is none (its handle; the actor may still be starting)."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        self._actor = (
+        return (
             _actor_class()
             .options(
                 name=self.name,
@@ -424,7 +458,6 @@ class DeviceCoordination:
             )
             .remote(*self._options)
         )
-        ray.get(self._actor.hello.remote(self._client))
 
     def _call(self, method: str, *args: Any) -> Any:
         import ray

@@ -37,7 +37,8 @@ def ray_environment(address: str | None) -> dict[str, str]:
     Without an address, the private local Ray binds to 127.0.0.1 only (Ray otherwise advertises the
     machine's network address; this switch is Ray's own for single-machine clusters). Usage statistics
     stay off unless the user turned them on. Progress is ours (one line per trial): Ray's own tables would
-    interleave with it.
+    interleave with it; so are the per-trial logs (the study has every epoch's results): Ray Tune's CSV, JSON
+    and TensorBoard loggers stay off unless ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=0``.
     """
     settings = {
         "RAY_USAGE_STATS_ENABLED": "0",
@@ -45,6 +46,9 @@ def ray_environment(address: str | None) -> dict[str, str]:
         # Keeping the latest checkpoints makes Ray save its experiment state with each one; its warning
         # about that cost is advice for experiments restored by Ray, which a search never is.
         "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+        # Ray Tune's own per-trial logs (CSV, JSON, TensorBoard) repeat what the study records, and their
+        # TensorBoard writer imports torch into the search's process before the first trial can start.
+        "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     }
     if not address:
         settings["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"

@@ -197,6 +197,7 @@ def _fit(
         experiment_dir=Path(storage) / experiment,
     )
     connect_ray(options.ray_address)
+    _prestart_coordinators(run, space, options)
     search_alg: Any = searcher
     if options.max_concurrent:
         search_alg = tune.search.ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent)
@@ -239,3 +240,22 @@ def _fit(
         interrupted = True
         requeued = recover_interrupted(study)
     return interrupted, requeued
+
+
+def _prestart_coordinators(run: RunDirectory, space: DesignSpace, options: RunOptions) -> None:
+    """Start the run's processor coordinators on the nodes that can run a trial while Ray Tune starts the
+    first trials' workers, rather than after them (see :meth:`DeviceCoordination.prestart`). Trials on GPUs
+    coordinate per GPU, which only a process that has it can name: theirs start with the first trial."""
+    import ray
+
+    from nas_resnext.search.device_lock import DeviceCoordination
+
+    device = space.training.device
+    if not (device == "cpu" or (device == "auto" and not options.gpus_per_trial)):
+        return
+    nodes = [
+        node["NodeID"]
+        for node in ray.nodes()
+        if node.get("Alive") and float(node.get("Resources", {}).get("CPU", 0.0)) >= options.cpus_per_trial
+    ]
+    DeviceCoordination.prestart(str(run.path.resolve()), nodes, "cpu")

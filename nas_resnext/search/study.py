@@ -19,8 +19,10 @@ Each is queued again with the same parameters, so the same architecture and seed
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
 import socket
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -274,7 +276,8 @@ def open_study(
 def label_study(study: optuna.Study, objectives: Sequence[str], description: str = "") -> None:
     """Name the study's objectives (``study.set_metric_names``) and describe it: its ``description`` user
     attribute and, where optuna-dashboard is installed, the study's note there, unless it has one already
-    (a note someone wrote in the dashboard is kept)."""
+    (a note someone wrote in the dashboard is kept). The note is written in the background (a thread the
+    process waits for before it exits)."""
     names = list(objectives)
     if study.metric_names != names:
         with warnings.catch_warnings():
@@ -285,10 +288,24 @@ def label_study(study: optuna.Study, objectives: Sequence[str], description: str
     if study.user_attrs.get("description") != description:
         study.set_user_attr("description", description)
     if importlib.util.find_spec("optuna_dashboard") is not None:
+        # Importing optuna-dashboard takes a second and a half (it imports scikit-learn), which a search
+        # would otherwise wait out before it starts Ray. Not a daemon: the process ends after the note.
+        threading.Thread(
+            target=_write_note, args=(study, names, description), name="nas-resnext-dashboard-note"
+        ).start()
+
+
+def _write_note(study: optuna.Study, objectives: list[str], description: str) -> None:
+    """Write the study's optuna-dashboard note unless it has one; a failure is a warning, never an error."""
+    try:
         from optuna_dashboard import get_note, save_note
 
         if not get_note(study):
-            save_note(study, _note(study, names, description))
+            save_note(study, _note(study, objectives, description))
+    except Exception as error:  # the note is a courtesy to dashboard users
+        logging.getLogger(__name__).warning(
+            "the study's optuna-dashboard note was not written: %s: %s", type(error).__name__, error
+        )
 
 
 def _note(study: optuna.Study, objectives: list[str], description: str) -> str:
