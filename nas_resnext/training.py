@@ -95,7 +95,8 @@ class TrainingState:
 EpochCallback = Callable[[EpochMetrics], "bool | None"]
 # Receives the state to continue from after every finished epoch (before the epoch callback).
 StateCallback = Callable[[TrainingState], None]
-# Called for a context manager that is held while the trainer computes (see train_candidate).
+# Called for a context manager that is held while the trainer computes (see train_candidate). What entering
+# it gives may be a callable: True from it asks for the device back before the window's time is up.
 ComputeGuard = Callable[[], AbstractContextManager[Any]]
 
 
@@ -150,9 +151,11 @@ class _ComputeWindows:
     """Holds a compute guard while the trainer computes, in windows of about ``seconds``.
 
     A window ends at the first step boundary after ``seconds`` and the next one opens at once, so whoever
-    waits for the device (a latency measurement) waits about that long at most. A window ends with the
-    device synchronised: kernels still queued on a GPU are compute too. ``waited`` sums the seconds spent
-    waiting to open windows, which is no part of training time. Without a guard, nothing happens.
+    waits for the device (a latency measurement) waits about that long at most; sooner, at the next step
+    boundary, where the guard's window says it is wanted (what entering the guard gives, if callable,
+    returns True). A window ends with the device synchronised: kernels still queued on a GPU are compute
+    too. ``waited`` sums the seconds spent waiting to open windows, which is no part of training time.
+    Without a guard, nothing happens.
     """
 
     def __init__(self, guard: ComputeGuard | None, device: torch.device, seconds: float) -> None:
@@ -160,6 +163,7 @@ class _ComputeWindows:
         self._device = device
         self._seconds = seconds
         self._held: AbstractContextManager[Any] | None = None
+        self._wanted: Callable[[], bool] | None = None
         self._opened = 0.0
         self.waited = 0.0
 
@@ -171,7 +175,11 @@ class _ComputeWindows:
         self._close(*error)
 
     def step_boundary(self) -> None:
-        if self._held is not None and time.perf_counter() - self._opened >= self._seconds:
+        if self._held is None:
+            return
+        if time.perf_counter() - self._opened >= self._seconds or (
+            self._wanted is not None and self._wanted()
+        ):
             self._close(None, None, None)
             self._open()
 
@@ -180,7 +188,8 @@ class _ComputeWindows:
             return
         asked = time.perf_counter()
         held = self._guard()
-        held.__enter__()
+        entered = held.__enter__()
+        self._wanted = entered if callable(entered) else None
         self._held = held
         self._opened = time.perf_counter()
         self.waited += self._opened - asked
@@ -256,8 +265,9 @@ def train_candidate(
 
     ``compute_guard()`` (e.g. a shared lock on the device, so that another process can measure latency
     alone) is entered around the trainer's compute: set-up, training steps and validation, in windows
-    handed back at a step boundary every ``guard_window_seconds``; never around the callback or the final
-    latency measurement. Time spent waiting to enter it is left out of ``images_per_second``.
+    handed back at a step boundary every ``guard_window_seconds``, or at the next one where the callable that
+    entering it gives (if any) returns True; never around the callback or the final latency measurement.
+    Time spent waiting to enter it is left out of ``images_per_second``.
 
     ``on_state`` receives the state to continue from after every finished epoch; ``resume`` continues from
     such a state (its epochs are in the result's history; ``start_epoch`` says where this run began).

@@ -243,6 +243,55 @@ def test_a_measurement_never_overlaps_training_on_the_same_device(local_ray: Non
     assert any(window_start >= end for window_start, _ in windows)
 
 
+def _hold_until_asked(coordination: str, folder: str) -> tuple[bool, float]:
+    """Hold the device until the check the guard gives says a measurement wants it (2 minutes at most)."""
+    coordination_handle = DeviceCoordination.join(coordination, CPU)
+    assert coordination_handle is not None
+    with coordination_handle.compute_guard() as wanted:
+        assert wanted is not None and not wanted()
+        (Path(folder) / "holding").touch()
+        deadline = time.monotonic() + 120
+        while not wanted() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        asked = wanted()
+        released = time.monotonic()
+    return asked, released
+
+
+def _measure_while_held(coordination: str, folder: str) -> tuple[float, str]:
+    from nas_resnext.architecture import Architecture
+    from nas_resnext.latency import architecture_latency, measurement_key
+
+    while not (Path(folder) / "holding").exists():
+        time.sleep(0.01)
+    coordination_handle = DeviceCoordination.join(coordination, CPU)
+    assert coordination_handle is not None
+    arch = Architecture.from_name("X-11-2x2d-w4-s8-r8-i1")
+    began: list[float] = []
+
+    def measure() -> Any:
+        began.append(time.monotonic())
+        return architecture_latency(arch, CPU, warmup=1, repeats=3)
+
+    _, source = coordination_handle.latency(measurement_key(arch, CPU), measure)
+    return began[0], source
+
+
+@pytest.mark.ray
+def test_a_measurement_asks_the_trainer_holding_the_device_to_hand_it_back(
+    local_ray: None, tmp_path: Path
+) -> None:
+    import ray
+
+    coordination = f"asked {tmp_path}"
+    hold = ray.remote(num_cpus=1)(_hold_until_asked).remote(coordination, str(tmp_path))
+    measure = ray.remote(num_cpus=1)(_measure_while_held).remote(coordination, str(tmp_path))
+    (asked, released), (began, source) = ray.get([hold, measure], timeout=300)
+    # The holder learnt of the request from its check (it would have held on for 2 minutes otherwise),
+    # and the measurement began once it had let go.
+    assert asked and source == "measured" and began >= released
+
+
 def _die_holding_the_lock(coordination: str) -> None:
     coordination_handle = DeviceCoordination.join(coordination, CPU)
     assert coordination_handle is not None

@@ -7,6 +7,7 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import torch
@@ -166,6 +167,47 @@ def test_a_short_guard_window_is_handed_back_between_steps(arch: Architecture, d
     steps_per_epoch = len(data.train) // SETTINGS.batch_size
     assert result.state == "complete"
     assert guard.entered == guard.exited >= SETTINGS.epochs * steps_per_epoch
+
+
+class AskingGuard(RecordingGuard):
+    """A compute guard whose windows are asked for back at the given checks (counted over the whole run), as
+    a latency measurement asks for the device: entering it gives the check the trainer makes every step."""
+
+    def __init__(self, asked_at: list[int]) -> None:
+        super().__init__()
+        self.asked_at = set(asked_at)
+        self.checks = 0
+        self.requests = 0
+
+    def wanted_since(self, seen: int) -> bool:
+        self.checks += 1
+        self.requests += self.checks in self.asked_at
+        return self.requests != seen
+
+    @contextmanager
+    def __call__(self) -> Iterator[Any]:
+        with super().__call__():
+            seen = self.requests
+            yield lambda: self.wanted_since(seen)
+
+
+def test_a_window_is_handed_back_at_the_next_step_when_asked_for(
+    arch: Architecture, data: TrainingData
+) -> None:
+    # Windows far longer than the run: only the set-up's and the epochs' ends, and requests, end them.
+    def windows(asked_at: list[int]) -> AskingGuard:
+        guard = AskingGuard(asked_at)
+        result = train_candidate(
+            arch, data, SETTINGS, measure=False, compute_guard=guard, guard_window_seconds=1e9
+        )
+        assert result.state == "complete" and guard.entered == guard.exited
+        return guard
+
+    unasked = windows([])
+    assert unasked.entered == SETTINGS.epochs + 1 and unasked.checks > 20
+    # A request ends the window in flight at the next step; two in a row end two windows.
+    for asked_at in ([5], [5, 6], [5, 6, 20]):
+        assert windows(asked_at).entered == unasked.entered + len(asked_at)
 
 
 def test_a_guarded_candidate_trains_exactly_as_an_unguarded_one(

@@ -5,9 +5,12 @@ fractional ``--gpus-per-trial``); a latency taken while another trial computes o
 the contention as much as the architecture. So each node and device (its CPU, or one GPU) of a run gets one
 named actor, a coordinator, and every trial there joins it (:class:`DeviceCoordination`):
 
-- Training holds the device *shared*, in windows of about a second (the trainer's ``compute_guard``); a
-  latency measurement holds it *exclusively*. Writers come first: while a measurement waits, no new window
-  opens, so it waits only for the windows in flight, and a stream of windows cannot starve it.
+- Training holds the device *shared*, in windows of about a quarter of a second (the trainer's
+  ``compute_guard``); a latency measurement holds it *exclusively*. Writers come first: while a measurement
+  waits, no new window opens, so it waits only for the windows in flight, and a stream of windows cannot
+  starve it. A measurement that asks also appends a byte to a file of the coordinator's on the node, whose
+  size every trainer checks at each step: a window in flight is handed back at its next step, so the
+  measurement waits a step rather than the rest of a window.
 - Latencies are kept by (architecture, device description, precision): an architecture is measured once per
   kind of device in a run, and every later trial of it (retried, resumed, a trade-off study's other seeds)
   reuses that measurement, also one taken by another node's coordinator.
@@ -29,6 +32,7 @@ import functools
 import hashlib
 import logging
 import os
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -177,6 +181,7 @@ class _Coordinator:
         self._last_call = time.monotonic()
         self._changed: asyncio.Condition | None = None
         self._watcher: asyncio.Task | None = None
+        self._wanted = _wanted_file()
 
     def _condition(self) -> asyncio.Condition:
         if self._changed is None:  # made on the actor's event loop, at its first call
@@ -195,8 +200,11 @@ class _Coordinator:
         async with changed:
             changed.notify_all()
 
-    async def hello(self, client: str) -> None:
+    async def hello(self, client: str) -> str | None:
+        """Register ``client``; the file that grows by a byte whenever a measurement asks for the device
+        (None where none could be made): trainers check its size at every step to hand the device back."""
         self._arrive(client)
+        return str(self._wanted) if self._wanted is not None else None
 
     async def open(self) -> None:
         """Start the watch that ends this coordinator after ``linger_seconds`` without clients."""
@@ -243,6 +251,7 @@ class _Coordinator:
             return "reused", self._latencies[key]
         lease = uuid.uuid4().hex
         self._lock.request_exclusive(lease, client)
+        self._signal_wanted()
         async with changed:
             try:
                 await asyncio.wait_for(
@@ -308,9 +317,39 @@ class _Coordinator:
                     break
             except Exception:  # the watcher must go on, or a dead holder would block the device
                 _log.exception("device coordinator: checking its clients failed")
+        if self._wanted is not None:
+            self._wanted.unlink(missing_ok=True)
         import ray
 
         ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+
+    def _signal_wanted(self) -> None:
+        if self._wanted is None:
+            return
+        try:
+            with self._wanted.open("ab") as handle:
+                handle.write(b".")
+        except OSError:  # trainers then hand the device back when their window's time is up
+            pass
+
+
+def _wanted_file() -> Path | None:
+    """A new, empty file in this node's temporary directory (see :meth:`_Coordinator.hello`)."""
+    try:
+        folder = Path(tempfile.gettempdir()) / "nas-resnext-coordinators"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{uuid.uuid4().hex}.wanted"
+        path.touch()
+    except OSError:
+        return None
+    return path
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
 
 
 @functools.lru_cache(maxsize=1)
@@ -383,6 +422,7 @@ class DeviceCoordination:
         self._options = (linger_seconds, poll_seconds)
         self._client = process_identity()
         self._actor: Any = None
+        self._wanted: Path | None = None
         self._warned = False
 
     @classmethod
@@ -439,7 +479,8 @@ class DeviceCoordination:
         import ray
 
         self._actor = self._create()
-        ray.get(self._actor.hello.remote(self._client))
+        wanted = ray.get(self._actor.hello.remote(self._client))
+        self._wanted = Path(wanted) if wanted else None
 
     def _create(self) -> Any:
         """This node's coordinator, started if there is none (its handle; the actor may still be starting)."""
@@ -480,16 +521,24 @@ class DeviceCoordination:
         return self._call("stats")
 
     @contextmanager
-    def compute_guard(self) -> Iterator[None]:
+    def compute_guard(self) -> Iterator[Callable[[], bool] | None]:
         """Hold the device shared while the block computes (a trainer's ``compute_guard``). Should the
-        coordinator be unreachable, the block runs anyway: a trial never fails for want of it."""
+        coordinator be unreachable, the block runs anyway: a trial never fails for want of it.
+
+        The block is given a check, cheap enough for every training step (one ``stat``), that is True once a
+        measurement has asked for the device since the block was asked for: the trainer then hands it back
+        at that step rather than when its window's time is up. (Read before the lease is asked for: a
+        request that comes in between makes the first check True, never one missed.)
+        """
+        wanted = self._wanted
+        before = _file_size(wanted) if wanted is not None else -1
         try:
             lease = self._call("acquire_shared", self._client)
         except Exception as error:
             self._warn(error)
             lease = None
         try:
-            yield
+            yield (lambda: _file_size(wanted) != before) if wanted is not None and lease is not None else None
         finally:
             if lease is not None:
                 try:
