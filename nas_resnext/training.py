@@ -33,8 +33,9 @@ from nas_resnext.settings import TrainSettings
 
 STATES = ("complete", "stopped", "diverged", "failed")
 EVAL_BATCH_SIZE = 512
-# A latency measurement waits up to one window for the device: a quarter of a second halves that wait against
-# a second's window (benchmarks/search_throughput.py), for two lock calls per window (about a millisecond).
+# A latency measurement waits up to one window for the device where its guard cannot ask for it back sooner:
+# a quarter of a second halves that wait against a second's window (benchmarks/search_throughput.py), for two
+# lock calls per window (about a millisecond). The coordinator's guard asks, and is handed it at a step.
 GUARD_WINDOW_SECONDS = 0.25
 
 
