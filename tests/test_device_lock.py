@@ -205,11 +205,14 @@ def _train_in_windows(coordination: str, folder: str) -> list[tuple[float, float
     return windows
 
 
-def _measure_once_training_runs(coordination: str, folder: str) -> tuple[float, float, str]:
+def _measure_once_training_runs(
+    coordination: str, folder: str, running: str = "training"
+) -> tuple[float, float, str]:
+    """Measure a latency once the file ``running`` in ``folder`` says the other process holds the device."""
     from nas_resnext.architecture import Architecture
     from nas_resnext.latency import architecture_latency, measurement_key
 
-    started = Path(folder) / "training"
+    started = Path(folder) / running
     while not started.exists():
         time.sleep(0.01)
     coordination_handle = DeviceCoordination.join(coordination, CPU)
@@ -258,25 +261,6 @@ def _hold_until_asked(coordination: str, folder: str) -> tuple[bool, float]:
     return asked, released
 
 
-def _measure_while_held(coordination: str, folder: str) -> tuple[float, str]:
-    from nas_resnext.architecture import Architecture
-    from nas_resnext.latency import architecture_latency, measurement_key
-
-    while not (Path(folder) / "holding").exists():
-        time.sleep(0.01)
-    coordination_handle = DeviceCoordination.join(coordination, CPU)
-    assert coordination_handle is not None
-    arch = Architecture.from_name("X-11-2x2d-w4-s8-r8-i1")
-    began: list[float] = []
-
-    def measure() -> Any:
-        began.append(time.monotonic())
-        return architecture_latency(arch, CPU, warmup=1, repeats=3)
-
-    _, source = coordination_handle.latency(measurement_key(arch, CPU), measure)
-    return began[0], source
-
-
 @pytest.mark.ray
 def test_a_measurement_asks_the_trainer_holding_the_device_to_hand_it_back(
     local_ray: None, tmp_path: Path
@@ -285,8 +269,10 @@ def test_a_measurement_asks_the_trainer_holding_the_device_to_hand_it_back(
 
     coordination = f"asked {tmp_path}"
     hold = ray.remote(num_cpus=1)(_hold_until_asked).remote(coordination, str(tmp_path))
-    measure = ray.remote(num_cpus=1)(_measure_while_held).remote(coordination, str(tmp_path))
-    (asked, released), (began, source) = ray.get([hold, measure], timeout=300)
+    measure = ray.remote(num_cpus=1)(_measure_once_training_runs).remote(
+        coordination, str(tmp_path), "holding"
+    )
+    (asked, released), (began, _, source) = ray.get([hold, measure], timeout=300)
     # The holder learnt of the request from its check (it would have held on for 2 minutes otherwise),
     # and the measurement began once it had let go.
     assert asked and source == "measured" and began >= released
