@@ -84,6 +84,8 @@ def load_space(name: str, args: argparse.Namespace) -> DesignSpace:
     if args.epochs:
         data["training"]["epochs"] = args.epochs
     data["training"]["device"] = args.device
+    if args.autotune:
+        data["training"]["autotune"] = args.autotune
     if args.trials:
         data["search"]["trials"] = args.trials
     data["search"]["scheduler"] = "fifo"  # every trial trains every epoch: the slot time is all training
@@ -189,6 +191,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "not_training": wall * n_slots - training,
         "slot_use_from_first_start": training / ((wall - first_start) * n_slots),
         "trials_per_hour": len(outcome.trials) / wall * 3600,
+        "trials_per_hour_from_first_start": len(outcome.trials) / (wall - first_start) * 3600,
         "before_first_asked": (first_asked - began).total_seconds() if first_asked else float("nan"),
         "before_first_start": first_start,
         "first_trial_other": statistics.fmean(firsts) if firsts else 0.0,
@@ -221,6 +224,7 @@ def print_figures(figures: dict[str, Any], per_trial: bool) -> None:
     print(f"slot time not training: {figures['not_training']:.1f} s")
     print(f"slot use from the first trial's start: {figures['slot_use_from_first_start']:.1%}")
     print(f"trials per hour: {figures['trials_per_hour']:.0f}")
+    print(f"trials per hour from the first trial's start: {figures['trials_per_hour_from_first_start']:.0f}")
     print(f"before the first trial was asked for (study, Ray's start): {figures['before_first_asked']:.1f} s")
     print(f"before the first trial began in its worker: {figures['before_first_start']:.1f} s")
     print(
@@ -255,6 +259,7 @@ def child_arguments(args: argparse.Namespace) -> list[str]:
         ("--epochs", args.epochs),
         ("--max-concurrent", args.max_concurrent),
         ("--ray-address", args.ray_address),
+        ("--autotune", args.autotune),
     ):
         if value:
             argv += [flag, str(value)]
@@ -335,6 +340,11 @@ def main() -> int:
     parser.add_argument("--cpus-per-trial", type=float, default=1.0)
     parser.add_argument("--gpus-per-trial", type=float, default=0.25)
     parser.add_argument("--max-concurrent", type=int)
+    parser.add_argument(
+        "--autotune",
+        choices=("auto", "on", "off"),
+        help="cuDNN autotuning of the trials (default: the space's)",
+    )
     parser.add_argument("--ray-address", help="a running Ray cluster to search on (default: a new local Ray)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-trial", action="store_true", help="also print every trial's figures")

@@ -2,12 +2,15 @@
 
 Tensors are channels_last everywhere: cuDNN's fast convolution kernels want it, and on CPU oneDNN's grouped
 convolutions run about 1.7x faster with it (a training step of a small ResNeXt, measured). On CUDA the fast
-path adds bf16 autocast and cuDNN autotuning; CPUs train in float32 (bf16 is slower there on most CPUs).
+path adds bf16 autocast. cuDNN autotuning is a setting (``TrainSettings.autotune``), off by default: on an
+H100 it cost next to nothing and gained nothing for the shipped spaces' models (benchmarks/README.md). CPUs
+train in float32 (bf16 is slower there on most CPUs).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -36,6 +39,18 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     if uses_fast_path(device):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def cudnn_autotuning(enabled: bool) -> Iterator[None]:
+    """cuDNN autotuning on or off inside the block, as it was afterwards (the flag is process-wide, and a
+    reused trial worker must not pass one trial's choice on to the next)."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def memory_format(device: torch.device) -> torch.memory_format:

@@ -11,6 +11,7 @@ from nas_resnext.errors import ConfigError
 
 SCHEDULES = ("cosine", "step")
 DEVICES = ("auto", "cpu", "cuda")
+AUTOTUNE = ("off", "on")
 # Where a training setting can come from, highest precedence first: a command-line flag, the design-space
 # file's ``training:``, the data set's recommendations (``DatasetInfo.recommended_training``), TrainSettings.
 SOURCES = ("flag", "file", "dataset", "default")
@@ -36,6 +37,7 @@ class TrainSettings:
     seed: int = 0
     device: str = "auto"
     compile: bool = False
+    autotune: str = "off"  # cuDNN autotuning on CUDA (measured: no gain for the shipped spaces' models)
     init: str | None = None  # a state-dict file the weights start from (see nas_resnext.weights)
 
     def __post_init__(self) -> None:
@@ -76,6 +78,9 @@ class TrainSettings:
         check("seed", is_int(self.seed) and self.seed >= 0, "an integer >= 0")
         check("device", self.device in DEVICES, " | ".join(DEVICES))
         check("compile", isinstance(self.compile, bool), "true | false")
+        if isinstance(self.autotune, bool):  # YAML 1.1 reads a bare on / off as a boolean
+            object.__setattr__(self, "autotune", "on" if self.autotune else "off")
+        check("autotune", self.autotune in AUTOTUNE, " | ".join(AUTOTUNE))
         check(
             "init",
             self.init is None or (isinstance(self.init, str) and bool(self.init.strip())),

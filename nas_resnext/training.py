@@ -26,7 +26,13 @@ from torch import nn
 from nas_resnext.architecture import Architecture
 from nas_resnext.data.datasets import Split, TrainingData
 from nas_resnext.data.pipeline import DeviceBatches, sequential_batches
-from nas_resnext.device import autocast, device_description, memory_format, resolve_device, uses_fast_path
+from nas_resnext.device import (
+    autocast,
+    device_description,
+    memory_format,
+    resolve_device,
+    uses_fast_path,
+)
 from nas_resnext.latency import DEFAULT_BATCH_SIZE, Latency, measure_latency
 from nas_resnext.model import build_model
 from nas_resnext.settings import TrainSettings
@@ -117,6 +123,7 @@ class TrainResult:
     error: str | None = None
     history: list[EpochMetrics] = field(default_factory=list)
     start_epoch: int = 1  # k + 1 when training continued from a state saved after epoch k
+    autotuned: bool | None = None  # whether cuDNN autotuning was on (None off CUDA)
     # The trained model in eval mode, on the training device (with ``keep_model=True``).
     model: nn.Module | None = field(default=None, repr=False, compare=False)
 
@@ -372,8 +379,6 @@ def _run(
 ) -> None:
     callback, validate = hooks.callback, hooks.validate
     layout = memory_format(device)
-    if uses_fast_path(device):
-        torch.backends.cudnn.benchmark = True
     with windows:  # building the model and moving the data to the device are compute too
         model = build_model(arch)
         if settings.init and hooks.resume is None:
@@ -408,6 +413,10 @@ def _run(
                 )
                 result.train_images_per_second = _median_throughput(result.history)
     steps_per_epoch = len(batches)
+    if uses_fast_path(device):
+        # Set for every run: the flag is process-wide and a reused worker must not inherit the last choice.
+        result.autotuned = settings.autotune == "on"
+        torch.backends.cudnn.benchmark = result.autotuned
     lr = settings.lr
     result.state = "complete"
     for epoch in range(first_epoch, settings.epochs + 1):

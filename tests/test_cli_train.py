@@ -156,8 +156,8 @@ def test_training_flags_reach_the_trainer(capsys) -> None:
         *TINY, "--dataset", "synthetic", "--resolution", "8", "--epochs", "2", "--batch-size", "16",
         "--lr", "0.02", "--momentum", "0.8", "--no-nesterov", "--weight-decay", "0.001", "--schedule", "step",
         "--step-milestones", "1", "--step-gamma", "0.5", "--warmup-epochs", "0", "--label-smoothing", "0.1",
-        "--val-fraction", "0.2", "--seed", "3", "--device", "cpu", "--threads", "2", "--latency-batch", "4",
-        "--json",
+        "--val-fraction", "0.2", "--seed", "3", "--device", "cpu", "--autotune", "on", "--threads", "2",
+        "--latency-batch", "4", "--json",
     ]  # fmt: skip
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
@@ -165,7 +165,7 @@ def test_training_flags_reach_the_trainer(capsys) -> None:
         "epochs": 2, "batch_size": 16, "lr": 0.02, "momentum": 0.8, "nesterov": False, "weight_decay": 0.001,
         "schedule": "step", "warmup_epochs": 0, "step_milestones": [1], "step_gamma": 0.5,
         "label_smoothing": 0.1, "val_fraction": 0.2, "seed": 3, "device": "cpu", "compile": False,
-        "init": None,
+        "autotune": "on", "init": None,
     }  # fmt: skip
     assert result["history"][1]["lr"] == pytest.approx(0.01)
     assert {name for name, source in result["settings_source"].items() if source != "flag"} == {

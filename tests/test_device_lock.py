@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -310,16 +311,22 @@ def test_a_trial_that_dies_holding_the_lock_does_not_block_a_measurement(
     assert coordination_handle.stats()["holders"] == 0
 
 
+def _joined_with_an_architecture(coordination: str) -> tuple[DeviceCoordination, Any]:
+    """This process joined to the CPU coordinator of ``coordination``, and a tiny architecture to measure."""
+    from nas_resnext.architecture import Architecture
+
+    coordination_handle = DeviceCoordination.join(coordination, CPU)
+    assert coordination_handle is not None
+    return coordination_handle, Architecture.from_name("X-11-2x2d-w4-s8-r8-i1")
+
+
 @pytest.mark.ray
 def test_a_measurement_that_cannot_have_the_device_measures_anyway_and_lets_training_on(
     local_ray: None, tmp_path: Path
 ) -> None:
-    from nas_resnext.architecture import Architecture
     from nas_resnext.latency import architecture_latency, measurement_key
 
-    coordination_handle = DeviceCoordination.join(f"held {tmp_path}", CPU)
-    assert coordination_handle is not None
-    arch = Architecture.from_name("X-11-2x2d-w4-s8-r8-i1")
+    coordination_handle, arch = _joined_with_an_architecture(f"held {tmp_path}")
     with coordination_handle.compute_guard():  # a live holder that does not let go in time
         latency, source = coordination_handle.latency(
             measurement_key(arch, CPU),
@@ -412,3 +419,43 @@ def test_a_study_measures_each_architecture_once_and_its_seeds_share_it(
     assert measured == dict.fromkeys(trials["name"].unique(), 1)
     reused = {entry["architecture"]: entry["reused"] for entry in stats[0]["latencies"]}
     assert reused == dict.fromkeys(trials["name"].unique(), 1)
+
+
+@pytest.mark.ray
+def test_a_measurement_prepares_beside_training_and_only_when_there_is_something_to_measure(
+    local_ray: None, tmp_path: Path
+) -> None:
+    from nas_resnext.latency import architecture_latency, measurement_key
+
+    coordination_handle, arch = _joined_with_an_architecture(f"prepare {tmp_path}")
+    key = measurement_key(arch, CPU)
+    seen: list[tuple[str, bool]] = []
+    waiting: list[threading.Thread] = []
+
+    def another_trial_can_compute() -> bool:  # a trainer's window, asked for from another thread
+        def open_window() -> None:
+            with coordination_handle.compute_guard():
+                pass
+
+        window = threading.Thread(target=open_window)
+        window.start()
+        window.join(timeout=3)
+        waiting.append(window)
+        return not window.is_alive()
+
+    def prepare() -> None:
+        seen.append(("prepare", another_trial_can_compute()))
+
+    def measure() -> Any:
+        seen.append(("measure", another_trial_can_compute()))
+        return architecture_latency(arch, CPU, warmup=0, repeats=3)
+
+    latency, source = coordination_handle.latency(key, measure, prepare=prepare)
+    assert source == "measured" and latency.single_ms > 0
+    # Set-up shares the device with training; only the timing has it alone (the window waits until then).
+    assert seen == [("prepare", True), ("measure", False)]
+    waiting[-1].join(timeout=30)
+    assert not waiting[-1].is_alive()
+    seen.clear()
+    again, source = coordination_handle.latency(key, measure, prepare=prepare)
+    assert source == "reused" and again == latency and seen == []

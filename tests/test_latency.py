@@ -42,3 +42,29 @@ def test_a_measurement_round_trips_through_its_dict_and_matches_its_key() -> Non
     assert Latency.from_dict(latency.to_dict()) == latency
     # The key a measurement is kept under names what the measurement itself records.
     assert measurement_key(ARCH, "cpu") == (ARCH.name, latency.device, latency.precision)
+
+
+def test_a_probe_is_set_up_and_loaded_before_it_is_timed() -> None:
+    from nas_resnext.latency import architecture_probe
+
+    calls: list[int] = []
+    probe = architecture_probe(ARCH, "cpu", batch_size=4)
+    probe.model.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
+    assert not probe.model.training and [tuple(x.shape) for x in probe.inputs] == [(1, 3, 8, 8), (4, 3, 8, 8)]
+    probe.load()  # one untimed pass per batch size
+    assert calls == [1, 4]
+    latency = probe.measure(warmup=1, repeats=3)
+    assert calls[2:] == [1] * 4 + [4] * 4  # warm-up and timed passes, batch 1 first
+    assert latency.batch_size == 4 and latency.repeats == 3 and probe.model.training  # built in train mode
+
+
+def test_cudnn_autotuning_is_set_for_the_block_and_restored() -> None:
+    import torch
+
+    from nas_resnext.device import cudnn_autotuning
+
+    before = torch.backends.cudnn.benchmark
+    for wanted in (True, False):
+        with cudnn_autotuning(wanted):
+            assert torch.backends.cudnn.benchmark is wanted
+        assert torch.backends.cudnn.benchmark is before

@@ -154,3 +154,12 @@ def test_space_command_says_which_settings_came_from_the_data_set(tmp_path: Path
     path.write_text(yaml.safe_dump({**SPACE, "training": {**DIGITS, "lr": 0.5}}))
     assert main(["space", str(path)]) == 0
     assert "recommendations" not in capsys.readouterr().out
+
+
+def test_autotune_is_off_by_default_and_a_bare_yaml_on_or_off_is_understood() -> None:
+    assert TrainSettings().autotune == "off"
+    # YAML 1.1 reads a bare on / off as a boolean: the space file's intent still comes through.
+    assert TrainSettings.from_dict(yaml.safe_load("autotune: on")).autotune == "on"
+    assert TrainSettings.from_dict(yaml.safe_load("autotune: off")).autotune == "off"
+    with pytest.raises(ConfigError, match=r"^autotune: got 'auto'; allowed: off \| on$"):
+        TrainSettings(autotune="auto")

@@ -182,6 +182,7 @@ _TRAINING_FIELDS = (
     "seed",
     "device",
     "compile",
+    "autotune",
     "init",
 )
 
@@ -231,7 +232,7 @@ def add_training_arguments(
 ) -> argparse._ArgumentGroup:
     """The trainer's settings as flags; unset flags keep the defaults (or a space file's values).
     ``per_dataset``: the defaults follow ``--dataset`` (``dataset_training_settings``), and help says so."""
-    from nas_resnext.settings import DEVICES, SCHEDULES
+    from nas_resnext.settings import AUTOTUNE, DEVICES, SCHEDULES
 
     def _default(name: str) -> str:
         return _default_text(name, per_dataset)
@@ -275,6 +276,11 @@ def add_training_arguments(
     )
     training.add_argument("--device", choices=DEVICES, help=f"training device {_default('device')}")
     training.add_argument("--compile", action="store_const", const=True, help="torch.compile the model")
+    training.add_argument(
+        "--autotune",
+        choices=AUTOTUNE,
+        help=f"cuDNN autotuning when training on CUDA {_default('autotune')}",
+    )
     training.add_argument(
         "--init",
         metavar="PATH",

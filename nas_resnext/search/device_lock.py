@@ -551,17 +551,29 @@ class DeviceCoordination:
         key: LatencyKey,
         measure: Callable[[], Latency],
         wait_seconds: float = MEASUREMENT_WAIT_SECONDS,
+        prepare: Callable[[], None] | None = None,
     ) -> tuple[Latency, str]:
         """The latency of ``key`` and where it came from: this run's earlier measurement (``"reused"``), or
         ``measure()`` run while no other process computes on the device (``"measured"``). Where the device
         cannot be had (no coordinator, or still held after ``wait_seconds``) ``measure()`` runs as it is
-        (``"unguarded"``). Not from inside :meth:`compute_guard`: the measurement would wait for itself."""
+        (``"unguarded"``). Not from inside :meth:`compute_guard`: the measurement would wait for itself.
+
+        ``prepare()``, where given, runs when there is something to measure, before the device is asked for,
+        holding it shared as training does: the slow set-up (building the model, moving it, a first CUDA
+        context, loading kernels) then runs beside other trials instead of keeping them all waiting."""
         from nas_resnext.latency import Latency
 
         try:
             found = self._call("lookup", self._client, key) or self._from_peers(key)
             if found is not None:
                 return Latency.from_dict(found), "reused"
+        except Exception as error:
+            self._warn(error)
+            return measure(), "unguarded"
+        if prepare is not None:
+            with self.compute_guard():
+                prepare()
+        try:
             outcome, value = self._call("begin_measurement", self._client, key, wait_seconds)
         except Exception as error:
             self._warn(error)

@@ -74,14 +74,22 @@ def _trial_latency(
     arch: Architecture, device: torch.device, coordination: DeviceCoordination | None
 ) -> tuple[Latency, str]:
     """The candidate's latency and where it came from (see the module's docstring)."""
-    from nas_resnext.latency import architecture_latency, measurement_key
+    from nas_resnext.latency import LatencyProbe, architecture_probe, measurement_key
+
+    probes: list[LatencyProbe] = []
+
+    def prepare() -> None:  # beside the other trials: only the timing needs the device alone
+        probes.append(architecture_probe(arch, device))
+        probes[0].load()
 
     def measure() -> Latency:
-        return architecture_latency(arch, device, max_seconds=2.0)
+        if not probes:
+            prepare()
+        return probes[0].measure(max_seconds=2.0)
 
     if coordination is None:
         return measure(), "unguarded"
-    return coordination.latency(measurement_key(arch, device), measure)
+    return coordination.latency(measurement_key(arch, device), measure, prepare=prepare)
 
 
 def _node() -> dict[str, str]:
