@@ -132,7 +132,7 @@ def measure_set(name: str, args: argparse.Namespace, device: torch.device) -> li
     archs, _ = distinct_sample(space, args.archs, seed=0)
     data = set_data(name, space, args)
     base = space.training.replace(epochs=args.epochs, device=device.type, warmup_epochs=0)
-    steps = math.ceil(len(data.train) / base.batch_size)
+    steps = len(data.train) // min(base.batch_size, len(data.train))  # whole batches, as DeviceBatches
     print(f"\n{name}: {len(archs)} architectures of {space.name}, {len(data.train)} training images, "
           f"batch {base.batch_size} ({steps} steps per epoch), {args.epochs} epochs", flush=True)  # fmt: skip
     rows = []
