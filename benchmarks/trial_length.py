@@ -151,7 +151,8 @@ def measure_set(name: str, args: argparse.Namespace, device: torch.device) -> li
 
 def fmt_run(run: Run) -> str:
     epochs = ", ".join(f"{s:.2f}" for s in run.epochs)
-    return f"epochs [{epochs}] s, {run.images_per_second:,.0f} img/s"
+    memory = f", peak {run.peak_mib:,.0f} MiB" if run.peak_mib is not None else ""
+    return f"epochs [{epochs}] s, {run.images_per_second:,.0f} img/s{memory}"
 
 
 def steps_text(value: float) -> str:
