@@ -148,6 +148,23 @@ def test_without_ray_there_is_nothing_to_join() -> None:
 # ------------------------------------------------------------------------------------------ under real Ray
 
 
+def test_the_request_file_of_a_killed_coordinator_goes_when_the_next_one_starts(tmp_path: Path) -> None:
+    from nas_resnext.search.device_lock import _wanted_file, process_identity
+
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    pid, _, started = process_identity(killed.pid).partition(":")
+    killed.kill()
+    killed.wait()
+    left_behind = tmp_path / f"{pid}_{started}_0123.wanted"
+    left_behind.touch()
+    older_form = tmp_path / "0a1b2c.wanted"  # a name without its process: kept, nothing tells it ended
+    older_form.touch()
+    first = _wanted_file(tmp_path)
+    second = _wanted_file(tmp_path)  # this process still runs: the first file stays
+    assert first is not None and second is not None and first != second
+    assert sorted(tmp_path.iterdir()) == sorted([first, second, older_form])
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> None:
     import ray

@@ -333,16 +333,31 @@ class _Coordinator:
             pass
 
 
-def _wanted_file() -> Path | None:
-    """A new, empty file in this node's temporary directory (see :meth:`_Coordinator.hello`)."""
+def _wanted_file(folder: Path | None = None) -> Path | None:
+    """A new, empty file in this node's temporary directory (see :meth:`_Coordinator.hello`), named after
+    the coordinator's process; the files of coordinators that ended without removing theirs (killed) go."""
     try:
-        folder = Path(tempfile.gettempdir()) / "nas-resnext-coordinators"
+        folder = folder or Path(tempfile.gettempdir()) / "nas-resnext-coordinators"
         folder.mkdir(exist_ok=True)
-        path = folder / f"{uuid.uuid4().hex}.wanted"
+        _remove_orphans(folder)
+        pid, _, started = process_identity().partition(":")
+        path = folder / f"{pid}_{started}_{uuid.uuid4().hex}.wanted"
         path.touch()
     except OSError:
         return None
     return path
+
+
+def _remove_orphans(folder: Path) -> None:
+    for path in folder.glob("*.wanted"):
+        pid, _, rest = path.stem.partition("_")
+        started = rest.partition("_")[0]
+        try:
+            orphan = pid.isdigit() and bool(started) and not process_alive(f"{pid}:{started}")
+            if orphan:
+                path.unlink(missing_ok=True)
+        except OSError:  # another coordinator's sweep got there first, or it is not ours to remove
+            pass
 
 
 def _file_size(path: Path) -> int:
