@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from nas_resnext.architecture import Architecture
 from nas_resnext.cli import main
+from nas_resnext.complexity import count_analytic
 from nas_resnext.data.catalog import DATASETS
 from nas_resnext.settings import TrainSettings
 
@@ -54,6 +56,8 @@ def test_documented_digits_command_reaches_97_percent_on_the_data_sets_defaults(
     assert result["dataset"] == "digits" and result["val_images"] == 145
     assert result["architecture"]["in_channels"] == 1 and result["architecture"]["resolution"] == 16
     assert result["params"] == 91066 and result["flops"] > 0 and result["latency_ms"] > 0
+    arch = Architecture.from_dict(result["architecture"])
+    assert result["activations"] == count_analytic(arch).activations
     assert len(result["history"]) == epochs
     assert result["settings"] == TrainSettings(**DIGITS_TRAINING).to_dict()
     assert result["settings_source"] == {
@@ -86,7 +90,16 @@ def test_text_output_and_progress_bar(capsys) -> None:
     assert "\r" not in captured.err
     lines = captured.err.splitlines()
     assert [PROGRESS_LINE.fullmatch(line).group(1) for line in lines] == ["1", "2"], captured.err
-    for label in ("val accuracy", "params", "FLOPs", "latency", "ms at batch 1", "training", "total time"):
+    for label in (
+        "val accuracy",
+        "params",
+        "FLOPs",
+        "activations",
+        "latency",
+        "ms at batch 1",
+        "training",
+        "total time",
+    ):
         assert label in captured.out
     assert captured.out.startswith("X-11-2x2d-w4-s8-r8-k3  on synthetic")
 

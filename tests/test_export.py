@@ -226,6 +226,7 @@ def test_the_card_names_metrics_cost_latency_training_and_usage(
     assert "test accuracy: not measured" in card
     assert f"{complexity.flops:,}" in card and "multiply-adds, fvcore convention" in card
     assert f"{complexity.params:,}" in card
+    assert f"activations: {complexity.activations:,}" in card and "(pycls), batch 1" in card
     assert (
         f"{trained.info['latency_ms']:.3f} ms at batch 1" in card and trained.info["latency_device"] in card
     )

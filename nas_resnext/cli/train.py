@@ -19,7 +19,7 @@ from nas_resnext.cli.common import (
     print_json,
     template_resolution,
 )
-from nas_resnext.complexity import FLOP_CONVENTION, count_analytic
+from nas_resnext.complexity import ACTIVATION_CONVENTION, FLOP_CONVENTION, count_analytic
 from nas_resnext.data.catalog import DATASETS, get_dataset
 from nas_resnext.errors import ConfigError
 from nas_resnext.settings import TrainSettings
@@ -203,6 +203,8 @@ def _json(
         "params": complexity.params,
         "flops": complexity.flops,
         "flop_convention": FLOP_CONVENTION,
+        "activations": complexity.activations,
+        "activation_convention": ACTIVATION_CONVENTION,
         "latency_ms": latency.single_ms if latency else None,
         "latency_batch_ms": latency.batch_ms if latency else None,
         "latency_batch_size": latency.batch_size if latency else None,
@@ -226,6 +228,7 @@ def _print_text(data: TrainingData, complexity: Any, result: TrainResult, total_
         ("epochs", str(result.epochs)),
         ("params", f"{complexity.params:,}  ({human_count(complexity.params)})"),
         ("FLOPs", f"{complexity.flops:,}  ({human_count(complexity.flops)}, {FLOP_CONVENTION})"),
+        ("activations", f"{complexity.activations:,}  ({human_count(complexity.activations)})"),
     ]
     if result.latency is not None:
         latency = result.latency

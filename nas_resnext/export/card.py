@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nas_resnext.architecture import Architecture
-from nas_resnext.complexity import FLOP_CONVENTION, count_analytic
+from nas_resnext.complexity import ACTIVATION_CONVENTION, FLOP_CONVENTION, count_analytic
 from nas_resnext.errors import ConfigError
 from nas_resnext.units import gflops_text, human_count
 
@@ -207,6 +207,8 @@ def model_card(
         f"- input: {arch.in_channels} x {arch.resolution} x {arch.resolution}; classes: {arch.num_classes}",
         f"- FLOPs: {complexity.flops:,} ({gflops_text(complexity.flops)} GFLOPs, {FLOP_CONVENTION})",
         f"- parameters: {complexity.params:,} ({human_count(complexity.params)}, trainable)",
+        f"- activations: {complexity.activations:,} ({human_count(complexity.activations)}, "
+        f"{ACTIVATION_CONVENTION})",
         "",
         "## Data and metrics",
         "",
