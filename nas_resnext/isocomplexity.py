@@ -1,7 +1,8 @@
 """Iso-complexity families: the paper's Table 2 method (and Table 4's "2x complexity" question).
 
 For each value of a varied axis, the solved axis is set to the value whose complexity (params by default,
-as in the paper, or FLOPs) is nearest to a target: the reference's own complexity, or a multiple of it.
+as in the paper, FLOPs, or activations: pycls's proxy of GPU time) is nearest to a target: the reference's
+own complexity, or a multiple of it.
 Each solved axis has a range (from 1, or one block per stage for depth, up to ``MAX_AXIS_VALUE``); a member
 whose target lies beyond that range stops at its end, and says so (``FamilyMember.at_limit``).
 """
@@ -18,7 +19,9 @@ from nas_resnext.architecture import AXES, Architecture
 from nas_resnext.complexity import Complexity, count_analytic
 from nas_resnext.errors import ConfigError
 
-MATCHES = ("params", "flops")
+MATCHES = ("params", "flops", "activations")
+# How an absolute target of each match is written (--target 4.1): its unit and that unit's size.
+TARGET_UNITS = {"params": ("Mparams", 1e6), "flops": ("GFLOPs", 1e9), "activations": ("Mactivations", 1e6)}
 LIMITS = ("minimum", "maximum")
 MAX_AXIS_VALUE = 1 << 16  # beyond this no real network lies; the solver grows no axis further
 DEFAULT_TOLERANCE = 0.10  # how far (a fraction of the target) a member stopped at its range's end may miss
@@ -71,6 +74,7 @@ class FamilyMember:
             **self.arch.axis_values(),
             "params": self.complexity.params,
             "flops": self.complexity.flops,
+            "activations": self.complexity.activations,
             "rel_diff": self.rel_diff,
             "reachable": self.reachable(tolerance),
         }
@@ -94,7 +98,7 @@ def normalize_axis(name: str, field: str = "axis") -> str:
 
 
 def _measure(complexity: Complexity, match: str) -> int:
-    return complexity.params if match == "params" else complexity.flops
+    return getattr(complexity, match)
 
 
 def axis_value(arch: Architecture, axis: str) -> Any:
@@ -165,19 +169,19 @@ def _solve(arch: Architecture, axis: str, target: int, match: str) -> tuple[Arch
 
 def parse_target(text: str | float | None, reference: Complexity, match: str) -> int:
     """``None`` -> the reference's own complexity; ``"2x"`` -> twice it; a number -> absolute, in
-    millions of params (``match="params"``) or GFLOPs (``match="flops"``)."""
+    millions of params (``match="params"``), GFLOPs (``match="flops"``) or millions of activations."""
     base = _measure(reference, match)
     if text is None:
         return base
     parsed = _TARGET_RE.match(str(text))
-    unit = "Mparams" if match == "params" else "GFLOPs"
+    unit, size = TARGET_UNITS[match]
     allowed = f"a multiple of the reference such as 2x, or a positive number of {unit}"
     if not parsed or float(parsed["value"]) <= 0:
         raise ConfigError("target", text, allowed)
     value = float(parsed["value"])
     if parsed["unit"]:
         return round(base * value)
-    return round(value * (1e6 if match == "params" else 1e9))
+    return round(value * size)
 
 
 def iso_complexity_family(

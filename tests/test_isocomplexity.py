@@ -50,6 +50,17 @@ def test_match_flops_targets_flops() -> None:
     assert family[1].target == count_analytic(reference).flops
 
 
+def test_match_activations_targets_activations() -> None:
+    # A grouped conv's outputs are C*d channels: at matched activations the group width stays 64 while
+    # FLOPs and params fall with C (activations as pycls counts them, the proxy of GPU time).
+    reference = get_preset("resnet50").architecture()
+    family = iso_complexity_family(reference, "cardinality", [1, 2, 8], match="activations")
+    assert [m.arch.group_width for m in family] == [64, 64, 64]
+    assert all(m.target == count_analytic(reference).activations and m.rel_diff == 0 for m in family)
+    assert family[2].complexity.flops < family[1].complexity.flops < family[0].complexity.flops
+    assert family[2].to_row()["activations"] == family[2].complexity.activations
+
+
 def test_vary_width_solve_cardinality() -> None:
     reference = get_preset("resnext50_32x4d").architecture()
     family = iso_complexity_family(reference, "width", [48, 64, 80], solve="cardinality")
@@ -121,6 +132,16 @@ def test_parse_target(text: str | None, expected: int) -> None:
     from nas_resnext import Complexity
 
     assert parse_target(text, Complexity(flops=10**9, params=1000, activations=10**6), "params") == expected
+
+
+def test_an_absolute_activations_target_is_in_millions() -> None:
+    from nas_resnext import Complexity
+
+    reference = Complexity(flops=10**9, params=1000, activations=10**6)
+    assert parse_target("2.5", reference, "activations") == 2_500_000
+    assert parse_target("2x", reference, "activations") == 2_000_000
+    with pytest.raises(ConfigError, match="a positive number of Mactivations"):
+        parse_target("lots", reference, "activations")
 
 
 @pytest.mark.parametrize("text", ["x2", "-1", "0x", "lots", "2xx"])
@@ -203,5 +224,5 @@ def test_plan_rows_add_only_reachable() -> None:
     family = iso_complexity_family(get_preset("resnet50").architecture(), "cardinality", [8])
     assert list(family[0].to_row()) == [
         *("name", "axis", "depths", "width", "cardinality", "bottleneck_width", "group_width"),
-        *("params", "flops", "rel_diff", "reachable"),
+        *("params", "flops", "activations", "rel_diff", "reachable"),
     ]

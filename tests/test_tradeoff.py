@@ -60,6 +60,14 @@ def test_family_plan_round_trips_and_its_space_holds_every_member() -> None:
     assert space.objectives == ("val_accuracy", "flops") and space.search.sampler == "grid"
 
 
+def test_a_plan_at_matched_activations_round_trips_and_its_space_takes_activations_as_cost() -> None:
+    plan = TradeoffPlan.family(TINY, "cardinality", [1, 2], "bottleneck_width", "activations", seeds=1)
+    assert TradeoffPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+    assert plan.target_text() == f"{count_analytic(TINY).activations / 1e6:.4g}M activations"
+    space = plan.design_space("t", "digits", None, TrainSettings(epochs=2))
+    assert space.objectives == ("val_accuracy", "activations")
+
+
 def test_spending_plan_leads_with_the_reference_and_grows_each_axis_to_the_target() -> None:
     plan = TradeoffPlan.spending(TINY, "2x", "flops", seeds=1)
     assert [plan.label(i) for i in range(5)] == [

@@ -128,7 +128,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--target",
         metavar="T",
         help="complexity to reach: a multiple of the reference (2x) or an absolute number of "
-        "Mparams (--match params) or GFLOPs (--match flops); default: the reference's own",
+        "Mparams (--match params), GFLOPs (--match flops) or Mactivations (--match activations); "
+        "default: the reference's own",
     )
     family.add_argument(
         "--tolerance",
@@ -246,11 +247,12 @@ def _print_plan(args: argparse.Namespace) -> int:
         return 0
     reference_cx = count_analytic(reference)
     target = members[0].target
-    shown = f"{target:,} params" if args.match == "params" else f"{target / 1e9:.4g} GFLOPs"
+    shown = f"{target / 1e9:.4g} GFLOPs" if args.match == "flops" else f"{target:,} {args.match}"
     print(title)
     print(
         f"  reference {reference.name}: {human_count(reference_cx.params)} params, "
-        f"{reference_cx.gflops:.4g} GFLOPs; target {shown}"
+        f"{reference_cx.gflops:.4g} GFLOPs, {human_count(reference_cx.activations)} activations; "
+        f"target {shown}"
     )
     rows = [
         [
@@ -263,11 +265,12 @@ def _print_plan(args: argparse.Namespace) -> int:
             ",".join(map(str, m.arch.depths)),
             human_count(m.complexity.params),
             f"{m.complexity.gflops:.3f}",
+            human_count(m.complexity.activations),
             f"{m.rel_diff:+.2%}",
         ]
         for m in members
     ]
-    headers = ["name", "axis", "C", "d", "C*d", "width", "depths", "params", "GFLOPs", "diff"]
+    headers = ["name", "axis", "C", "d", "C*d", "width", "depths", "params", "GFLOPs", "activations", "diff"]
     lines = format_table(headers, rows).splitlines()
     unreachable = [i for i, m in enumerate(members) if not m.reachable(tolerance)]
     # The mark goes after the table's last column (diff) rather than into it, which keeps the column

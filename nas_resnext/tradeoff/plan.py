@@ -217,11 +217,11 @@ class TradeoffPlan:
         return tuple(i for i, m in enumerate(self.members) if not m.reachable(tolerance))
 
     def target_text(self) -> str:
-        """The matched complexity in words: ``0.0123 GFLOPs`` or ``1.25M params``."""
+        """The matched complexity in words: ``0.0123 GFLOPs``, ``1.25M params`` or ``3.4M activations``."""
         count = self.target_count
         if self.match == "flops":
             return f"{gflops_text(count)} GFLOPs"
-        return f"{count / 1e6:.4g}M params"
+        return f"{count / 1e6:.4g}M {self.match}"
 
     def describe(self) -> str:
         """One line: what is compared, at what complexity."""
