@@ -294,6 +294,8 @@ class DesignSpace:
     # The training fields the file left out and its data set's recommendations set (the rest: the file's own
     # keys, or TrainSettings' defaults). Provenance only: a resolved space written back holds every key.
     training_from_dataset: tuple[str, ...] = field(default=(), compare=False)
+    # The training fields the file sets itself (for a resolved space written back: every field).
+    training_from_file: tuple[str, ...] = field(default=(), compare=False)
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -415,12 +417,21 @@ class DesignSpace:
             objectives=_parse_objectives(data.get("objectives")),
             training=train_settings,
             training_from_dataset=tuple(name for name, source in sources.items() if source == "dataset"),
+            training_from_file=tuple(name for name, source in sources.items() if source == "file"),
             search=SearchSettings.parse(data.get("search")),
             **ranges,
         )
         # The fixed fields (resolution, classes, channels, stem) are validated by building one architecture.
         space.smallest()
         return space
+
+    def training_for(self, dataset: str) -> TrainSettings:
+        """The training settings this space gives on ``dataset`` instead of its own: the file's own keys
+        over ``dataset``'s recommendations over TrainSettings' defaults (``--dataset`` on a space file)."""
+        if dataset == self.dataset:
+            return self.training
+        own = {name: getattr(self.training, name) for name in self.training_from_file}
+        return layered_settings([("file", own), ("dataset", get_dataset(dataset).recommended_training)])[0]
 
     # -- the space -------------------------------------------------------------------------------
 

@@ -163,3 +163,21 @@ def test_autotune_is_off_by_default_and_a_bare_yaml_on_or_off_is_understood() ->
     assert TrainSettings.from_dict(yaml.safe_load("autotune: off")).autotune == "off"
     with pytest.raises(ConfigError, match=r"^autotune: got 'auto'; allowed: off \| on$"):
         TrainSettings(autotune="auto")
+
+
+def test_another_data_set_on_a_space_file_brings_its_own_recommendations(tmp_path: Path) -> None:
+    from nas_resnext.cli.search import _apply_overrides
+    from nas_resnext.cli.tradeoff import _reference_and_data
+
+    # The file sets lr alone: on another data set the rest follows that set's recommendations, not digits'.
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump({**SPACE, "training": {"lr": 0.5}}))
+    space = DesignSpace.from_file(path)
+    assert space.training == TrainSettings(**{**DIGITS, "lr": 0.5})
+    cifar = TrainSettings(**{**DATASETS["cifar10"].recommended_training, "lr": 0.5})
+    assert space.training_for("cifar10") == cifar and space.training_for("digits") == space.training
+    synthetic = TrainSettings(lr=0.5)  # synthetic recommends nothing: TrainSettings' defaults
+    args = build_parser().parse_args(["search", str(path), "--dataset", "synthetic"])
+    assert _apply_overrides(space, args).training == synthetic
+    args = build_parser().parse_args(["tradeoff", str(path), "--dataset", "synthetic", "--epochs", "2"])
+    assert _reference_and_data(args)[1] == synthetic.replace(epochs=2)

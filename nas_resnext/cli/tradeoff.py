@@ -410,7 +410,7 @@ def _reference_and_data(args: argparse.Namespace) -> tuple[Architecture, TrainSe
             )
         dataset = args.dataset or space.dataset
         data_dir = args.data_dir if args.data_dir is not None else space.data_dir
-        settings = training_settings(args, space.training)
+        settings = training_settings(args, space.training_for(dataset))
         try:
             reference = space.reference_architecture(**architecture_flags(args))
         except ConfigError as error:
