@@ -466,12 +466,12 @@ def test_tradeoff_plan_marks_unreachable_members_and_says_why(capsys: pytest.Cap
     assert code == 0
     assert out.splitlines() == [
         "Iso-complexity family of X-50-1x64d: vary cardinality, solve bottleneck_width, match params",
-        "  reference X-50-1x64d: 25.56M params, 4.112 GFLOPs; target 25,557,032 params",
-        "name          axis            C   d   C*d  width   depths   params  GFLOPs       diff",
-        "------------  -----------  ----  --  ----  -----  -------  -------  ------  ---------",
-        "X-50-1x64d    cardinality     1  64    64     64  3,4,6,3   25.56M   4.112     +0.00%",
-        "X-50-2x40d    cardinality     2  40    80     64  3,4,6,3   25.43M   4.148     -0.52%",
-        "X-50-3000x1d  cardinality  3000   1  3000     64  3,4,6,3  452.58M  84.648  +1670.87%!",
+        "  reference X-50-1x64d: 25.56M params, 4.112 GFLOPs, 11.11M activations; target 25,557,032 params",
+        "name          axis            C   d   C*d  width   depths   params  GFLOPs  activations       diff",
+        "------------  -----------  ----  --  ----  -----  -------  -------  ------  -----------  ---------",
+        "X-50-1x64d    cardinality     1  64    64     64  3,4,6,3   25.56M   4.112       11.11M     +0.00%",
+        "X-50-2x40d    cardinality     2  40    80     64  3,4,6,3   25.43M   4.148       11.94M     -0.52%",
+        "X-50-3000x1d  cardinality  3000   1  3000     64  3,4,6,3  452.58M  84.648      161.88M  +1670.87%!",
         "(diff: params relative to the target; GFLOPs: multiply-adds, fvcore convention, batch 1)",
         "! C=3000 cannot reach the target: bottleneck_width is at its minimum (1) and still +1670.87% from "
         "the target (tolerance 10%)",
@@ -486,8 +486,8 @@ def test_tradeoff_plan_of_reachable_members_is_unmarked(capsys: pytest.CaptureFi
     )
     assert code == 0 and "!" not in out
     assert out.splitlines()[-3:] == [
-        "X-50-8x14d  cardinality   8  14  112     64  3,4,6,3  25.60M   4.295  +0.18%",
-        "X-50-32x4d  cardinality  32   4  128     64  3,4,6,3  25.03M   4.259  -2.07%",
+        "X-50-8x14d  cardinality   8  14  112     64  3,4,6,3  25.60M   4.295       13.58M  +0.18%",
+        "X-50-32x4d  cardinality  32   4  128     64  3,4,6,3  25.03M   4.259       14.40M  -2.07%",
         "(diff: params relative to the target; GFLOPs: multiply-adds, fvcore convention, batch 1)",
     ]
 
@@ -498,7 +498,7 @@ def test_tradeoff_plan_json_says_which_members_are_reachable(capsys: pytest.Capt
     assert code == 0 and [r["reachable"] for r in rows] == [True, True, False]
     assert list(rows[2]) == [
         *("name", "axis", "depths", "width", "cardinality", "bottleneck_width", "group_width"),
-        *("params", "flops", "rel_diff", "reachable"),
+        *("params", "flops", "activations", "rel_diff", "reachable"),
     ]
     code, out, _ = run_cli(capsys, *C3000, "--json", "--tolerance", "17")
     assert code == 0 and all(r["reachable"] for r in json.loads(out)["rows"])
