@@ -159,7 +159,7 @@ def steps_text(value: float) -> str:
     return "never" if math.isinf(value) else f"{value:,.0f}"
 
 
-def print_summary(rows: list[Row], args: argparse.Namespace) -> dict[str, Any]:
+def print_summary(rows: list[Row]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     print(
         "\ncuDNN autotuning (tuning cost: the on run's first epoch over its later ones; saving: later epochs"
@@ -200,8 +200,11 @@ def print_summary(rows: list[Row], args: argparse.Namespace) -> dict[str, Any]:
     print("epoch's extra and reading the data set excluded), with the space's epochs and data set size:")
     print("| set | architecture | peak memory (MiB) | images/s | epoch (s) | trial (min) | trials/hour |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    spaces = {
+        name: DesignSpace.from_file(ROOT / "search_spaces" / SETS[name][0]) for name in {r.set for r in rows}
+    }
     for r in rows:
-        space = DesignSpace.from_file(ROOT / "search_spaces" / SETS[r.set][0])
+        space = spaces[r.set]
         train_images, val_images = SETS[r.set][2], SETS[r.set][3]
         # Digits: the data set measured is the space's own. Others: validation at the training rate, an
         # upper bound (inference is faster).
@@ -252,7 +255,7 @@ def main() -> int:
     rows: list[Row] = []
     for name in sets:
         rows += measure_set(name, args, device)
-    summary = print_summary(rows, args)
+    summary = print_summary(rows)
     print(f"\n{time.perf_counter() - started:.0f} s in all")
     if args.json:
         document = {

@@ -430,8 +430,12 @@ class DesignSpace:
         over ``dataset``'s recommendations over TrainSettings' defaults (``--dataset`` on a space file)."""
         if dataset == self.dataset:
             return self.training
-        own = {name: getattr(self.training, name) for name in self.training_from_file}
+        own = self.file_training()
         return layered_settings([("file", own), ("dataset", get_dataset(dataset).recommended_training)])[0]
+
+    def file_training(self) -> dict[str, Any]:
+        """The training keys the file sets itself, with their values."""
+        return {name: self.training.to_dict()[name] for name in self.training_from_file}
 
     # -- the space -------------------------------------------------------------------------------
 

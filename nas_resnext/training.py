@@ -26,13 +26,7 @@ from torch import nn
 from nas_resnext.architecture import Architecture
 from nas_resnext.data.datasets import Split, TrainingData
 from nas_resnext.data.pipeline import DeviceBatches, sequential_batches
-from nas_resnext.device import (
-    autocast,
-    device_description,
-    memory_format,
-    resolve_device,
-    uses_fast_path,
-)
+from nas_resnext.device import autocast, device_description, memory_format, resolve_device, uses_fast_path
 from nas_resnext.latency import DEFAULT_BATCH_SIZE, Latency, measure_latency
 from nas_resnext.model import build_model
 from nas_resnext.settings import TrainSettings

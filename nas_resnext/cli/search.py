@@ -132,7 +132,7 @@ def _apply_overrides(space: DesignSpace, args: argparse.Namespace) -> DesignSpac
     data: dict[str, Any] = space.to_dict()
     if getattr(args, "dataset", None) not in (None, space.dataset):
         # Another data set brings its own recommendations for what the file leaves out.
-        data["training"] = {name: data["training"][name] for name in space.training_from_file}
+        data["training"] = space.file_training()
     changed = {}
     for name, (key, _) in _SPACE_FLAGS.items():
         value = getattr(args, name, None)
