@@ -2,9 +2,9 @@
 # The GPU measurements of benchmarks/README.md in one go, on one CUDA machine, most important first, each part
 # capped so that the whole suite ends within the time given (default 560 s): the digits demo search at 4
 # trials per GPU, the CIFAR-shaped search at 1, 2 and 4 trials per GPU (slot use, trials per hour: how many
-# trials a GPU should take), the least slot time a digits search on the GPU pays before its first step (and
-# the slot use and trials per hour that leave at most), an ImageNet-shaped trial's speed and memory, cuDNN
-# autotuning and compilation against trial length, and which count ranks GPU latency.
+# trials a GPU should take), the least slot time a digits search at 4 trials per GPU pays before its first
+# training step, an ImageNet-shaped trial's speed and memory, cuDNN autotuning and compilation against trial
+# length, and which count ranks GPU latency.
 #
 #   bash benchmarks/gpu_suite.sh [OUTPUT_DIR] [SECONDS]      # PYTHON=python3 by default
 #
@@ -44,8 +44,8 @@ part 01_search_digits_4_per_gpu 100 "$py" "${digits[@]}" --gpus-per-trial 0.25 -
 part 02_search_cifar_1_per_gpu 90 "$py" "${cifar[@]}" --gpus-per-trial 1
 part 03_search_cifar_2_per_gpu 90 "$py" "${cifar[@]}" --gpus-per-trial 0.5
 part 04_search_cifar_4_per_gpu 90 "$py" "${cifar[@]}" --gpus-per-trial 0.25
-part 05_slot_floor_digits_4_per_gpu 120 "$py" benchmarks/slot_floor.py --space digits --device cuda \
-    --gpus-per-trial 0.25 --rounds 1 --goal 0.8
+part 05_slot_floor_digits_4_per_gpu 90 "$py" benchmarks/slot_floor.py --space digits --device cuda \
+    --gpus-per-trial 0.25 --rounds 2 --floor-only
 part 06_trial_length_imagenet 80 "$py" benchmarks/trial_length.py --device cuda --sets imagenet --archs 2 \
     --epochs 3 --compile-archs 0
 part 07_trial_length 150 "$py" benchmarks/trial_length.py --device cuda --sets digits,cifar --archs 3 \

@@ -21,9 +21,10 @@ its own process) gives its training seconds T and slot use, and the bounds that 
 
 and the training seconds per trial at which the slot-use bound reaches the goal (``--goal``, 90% as for the
 digits demo on this CPU): with T = trained trials x t, t >= goal / (1 - goal) x floor / trained trials.
+``--floor-only`` measures the floor alone (where the real search is measured elsewhere).
 
     .venv/bin/python benchmarks/slot_floor.py [--space digits|cifar] [--rounds 3] [--device cpu|cuda]
-        [--gpus-per-trial 0.25] [--trials 20] [--epochs E] [--goal 0.9] [--json]
+        [--gpus-per-trial 0.25] [--trials 20] [--epochs E] [--goal 0.9] [--floor-only] [--json]
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def child(args: argparse.Namespace, mode: str, storage: Path) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    """``args.rounds`` rounds of the two floor searches, then one real search; the floor and the bounds."""
+    """``args.rounds`` rounds of the two floor searches, then (unless ``args.floor_only``) one real search;
+    the floor and the bounds."""
     import tempfile
 
     rounds = []
@@ -139,6 +141,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 file=sys.stderr,
                 flush=True,
             )
+    # The least of the rounds: a busy moment of the machine only adds, so the bounds stay upper bounds.
+    floor = min(sum(r["torch"]["stepped"]) for r in rounds)
+    ray_part = min(sum(r["ray"]["began"]) for r in rounds)
+    earliest = min(min(r["torch"]["stepped"]) for r in rounds)
+    figures: dict[str, Any] = {
+        "space": args.space,
+        "device": args.device,
+        "slots": rounds[0]["torch"]["slots"],
+        "rounds": rounds,
+        "floor": floor,
+        "floor_ray": ray_part,
+        "earliest_step": earliest,
+        "goal": args.goal,
+    }
+    if args.floor_only:
+        return figures
     search_args = argparse.Namespace(
         space=args.space,
         device=args.device,
@@ -153,31 +171,21 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     )
     print("the real search ...", file=sys.stderr, flush=True)
     search = search_throughput.run_child(search_args, ROOT)
-    # The least of the rounds: a busy moment of the machine only adds, so the bounds stay upper bounds.
-    floor = min(sum(r["torch"]["stepped"]) for r in rounds)
-    ray_part = min(sum(r["ray"]["began"]) for r in rounds)
-    earliest = min(min(r["torch"]["stepped"]) for r in rounds)
     training, n_slots, trials = search["training"], search["slots"], search["trials"]
     return {
+        **figures,
         "space": search["space"],
-        "device": args.device,
-        "slots": n_slots,
-        "rounds": rounds,
-        "floor": floor,
-        "floor_ray": ray_part,
-        "earliest_step": earliest,
         "search": {key: search[key] for key in ("wall", "training", "slot_use", "trials", "trained")},
         "trials_per_hour": search["trials_per_hour"],
         "bound_slot_use": training / (training + floor),
         "bound_trials_per_hour": trials * 3600 / (earliest + training / n_slots),
-        "goal": args.goal,
         "seconds_per_trial_for_goal": args.goal / (1 - args.goal) * floor / max(search["trained"], 1),
         "training_per_trial": training / max(search["trained"], 1),
     }
 
 
 def print_figures(figures: dict[str, Any]) -> None:
-    search, n_slots = figures["search"], figures["slots"]
+    n_slots = figures["slots"]
     print(
         f"\n{figures['space']} on {figures['device']}, {n_slots} slots; "
         f"the least of {len(figures['rounds'])} rounds"
@@ -187,6 +195,9 @@ def print_figures(figures: dict[str, Any]) -> None:
         f"until each slot's first trial began: {figures['floor_ray']:.1f} s"
     )
     print(f"the earliest first step: {figures['earliest_step']:.1f} s after the search's start")
+    if "search" not in figures:
+        return
+    search = figures["search"]
     print(
         f"the search: {search['trials']} trials ({search['trained']} trained) in {search['wall']:.1f} s, "
         f"training {search['training']:.1f} s ({figures['training_per_trial']:.2f} s a trained trial), "
@@ -221,6 +232,9 @@ def main() -> int:
     parser.add_argument("--gpus-per-trial", type=float, default=0.25)
     parser.add_argument("--max-concurrent", type=int)
     parser.add_argument("--goal", type=float, default=0.9, help="the slot use to reach (default: 0.9)")
+    parser.add_argument(
+        "--floor-only", action="store_true", help="measure the floor only, without the real search and bounds"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
     parser.add_argument("--child", choices=("ray", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--storage", help=argparse.SUPPRESS)
