@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 WHEELS ?= /opt/wheels
 FIND_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS))
 
-.PHONY: venv browser postgres test test-fast lint format demo clean
+.PHONY: venv browser postgres mysql test test-fast lint format demo clean
 
 venv: $(VENV)/.installed
 
@@ -42,7 +42,14 @@ postgres:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; \
 		else echo "the --storage tests need PostgreSQL: sudo apt-get install postgresql" >&2; exit 1; fi; }
 
-test: lint browser postgres
+# The MySQL/MariaDB --storage tests likewise start a MariaDB server of their own (mariadb-install-db and
+# mariadbd in a temporary folder, as the mysql system user under root): Debian's mariadb-server package.
+mysql:
+	@command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server; \
+		else echo "the MySQL --storage tests need MariaDB: sudo apt-get install mariadb-server" >&2; exit 1; fi; }
+
+test: lint browser postgres mysql
 	$(BIN)/python -m pytest -q
 
 # The edit loop: everything but the tests marked ray, browser or slow (well under two minutes here).

@@ -1,10 +1,11 @@
-"""The study in a database of the user's (``--storage``): a real PostgreSQL server that this module starts on
-127.0.0.1, SQLite files outside the run directory, and the checks made before a run is created.
+"""The study in a database of the user's (``--storage``): real PostgreSQL and MariaDB servers that this module
+starts on 127.0.0.1, SQLite files outside the run directory, and the checks made before a run is created.
 
-The server is Debian's ``postgresql`` package (``make postgres`` installs it): a fresh cluster in a temporary
-folder, started as the ``postgres`` system user when the tests run as root (the server refuses root), with a
-database and a role that logs in with a password over TCP. Tests that need it are skipped, with the reason,
-where it cannot be started.
+The PostgreSQL server is Debian's ``postgresql`` package (``make postgres`` installs it): a fresh cluster in a
+temporary folder, started as the ``postgres`` system user when the tests run as root (the server refuses
+root), with a database and a role that logs in with a password over TCP. The MariaDB server is Debian's
+``mariadb-server`` (``make mysql``), set up the same way as the ``mysql`` user, reached through PyMySQL.
+Tests that need a server are skipped, with the reason, where it cannot be started.
 """
 
 from __future__ import annotations
@@ -344,3 +345,246 @@ def test_searches_share_a_postgresql_database_and_resume_report_and_export_from_
         ConfigError, match=r"run.json: study_storage: got .* the password comes from PGPASSWORD"
     ):
         RunDirectory(other).load_trials()
+
+
+# -- MySQL and MariaDB -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MariaDB:
+    """A running MariaDB server: a database ``database`` that ``user`` (password ``password``) may alter."""
+
+    port: int
+    user: str
+    password: str
+    database: str
+    socket: str  # where the data folder's root logs in (as the system's root)
+    host: str = "127.0.0.1"
+
+    def url(self, password: str | None = None) -> str:
+        login = self.user if password is None else f"{self.user}:{password}"
+        return f"mysql+pymysql://{login}@{self.host}:{self.port}/{self.database}"
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        """A command's environment with the password in MYSQL_PWD (and no ~/.my.cnf of the user's)."""
+        return {**os.environ, "MYSQL_PWD": self.password, **extra}
+
+
+def _mariadb_bin() -> tuple[Path, Path] | None:
+    """The server and the program that makes its data folder, where installed."""
+    server = shutil.which("mariadbd") or (
+        "/usr/sbin/mariadbd" if Path("/usr/sbin/mariadbd").is_file() else None
+    )
+    install = shutil.which("mariadb-install-db")
+    return (Path(server), Path(install)) if server and install else None
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDB]:
+    """A MariaDB server on 127.0.0.1 (a free port) for the session, in a temporary folder; skipped with the
+    reason where one cannot be started."""
+    pymysql = pytest.importorskip("pymysql", reason="PyMySQL is missing: pip install -e '.[dev]'")
+    programs = _mariadb_bin()
+    if programs is None:
+        pytest.skip("MariaDB is not installed (make mysql installs Debian's mariadb-server package)")
+    server_bin, install_bin = programs
+    as_user: list[str] = []
+    base = Path(tempfile.mkdtemp(prefix="nas-resnext-mariadb-"))
+    if os.geteuid() == 0:  # the server refuses to run as root unless told which user to become
+        try:
+            account = pwd.getpwnam("mysql")
+        except KeyError:
+            pytest.skip("running as root, and there is no mysql system user to run the server as")
+        os.chown(base, account.pw_uid, account.pw_gid)
+        as_user = ["--user=mysql"]
+    socket_file, port = base / "server.sock", _free_port()
+    install = subprocess.run(
+        [install_bin, "--no-defaults", f"--datadir={base / 'data'}", *as_user, "--skip-test-db"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if install.returncode != 0:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"mariadb-install-db failed: {_last_line(install.stderr or install.stdout)}")
+    log_file = base / "server.log"
+    server = subprocess.Popen(
+        [
+            *(server_bin, "--no-defaults", f"--datadir={base / 'data'}", f"--socket={socket_file}"),
+            *(f"--port={port}", "--bind-address=127.0.0.1", f"--log-error={log_file}", *as_user),
+            *(f"--pid-file={base / 'server.pid'}", "--innodb-flush-log-at-trx-commit=0", "--skip-log-bin"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:  # the data folder's root logs in over the socket as the system's root (unix_socket)
+                connection = pymysql.connect(unix_socket=str(socket_file), user="root")
+                break
+            except pymysql.err.OperationalError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log = log_file.read_text() if log_file.is_file() else "no log"
+                    pytest.skip(f"the MariaDB server did not start: {_last_line(log)}")
+                time.sleep(0.2)
+        password = secrets.token_urlsafe(16)
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE USER 'nas'@'127.0.0.1' IDENTIFIED BY %s", (password,))
+            cursor.execute("CREATE DATABASE nas")
+            cursor.execute("GRANT ALL PRIVILEGES ON nas.* TO 'nas'@'127.0.0.1'")
+        connection.commit()
+        connection.close()
+        yield MariaDB(port=port, user="nas", password=password, database="nas", socket=str(socket_file))
+    finally:
+        if server.poll() is None:
+            server.terminate()  # SIGTERM: a normal shutdown
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=30)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.ray
+def test_a_search_keeps_its_study_in_mariadb_and_resumes_and_reports_from_it(
+    mariadb: MariaDB, tmp_path: Path, tiny_space: Callable[..., Path]
+) -> None:
+    space = str(tiny_space())
+    run_dir = tmp_path / "run"
+    home = tmp_path / "home"  # no ~/.my.cnf of the machine's user
+    home.mkdir()
+    env = mariadb.environment(HOME=str(home))
+    first = _nas(
+        "search", space, "--trials", "2", "--run-dir", str(run_dir), "--storage", mariadb.url(), env=env
+    )
+    assert first.returncode == 0, first.stderr
+    assert not (run_dir / "study.db").exists()
+    recorded = json.loads((run_dir / "run.json").read_text())
+    assert recorded["study_storage"] == mariadb.url() and recorded["study_name"] == "tiny-run"
+    assert _files_hold(run_dir, mariadb.password) == []
+
+    resumed = _nas("search", "--resume", str(run_dir), "--trials", "3", "--json", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sum(json.loads(resumed.stdout)["trials"].values()) == 3
+    study = optuna.load_study(study_name="tiny-run", storage=mariadb.url(mariadb.password))
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 3
+    assert all(len(t.user_attrs["history"]) == 2 for t in complete)  # tiny space: 2 epochs
+
+    # the password from ~/.my.cnf instead of MYSQL_PWD
+    (home / ".my.cnf").write_text(f"[client]\npassword={mariadb.password}\n")
+    without_variable = {k: v for k, v in env.items() if k != "MYSQL_PWD"}
+    report = _nas("report", str(run_dir), "-o", str(tmp_path / "report.html"), env=without_variable)
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "report.html").is_file()
+
+    # with neither, bad input that says where the password comes from
+    (home / ".my.cnf").unlink()
+    refused = _nas("report", str(run_dir), "-o", str(tmp_path / "other.html"), env=without_variable)
+    assert refused.returncode == 2
+    assert (
+        "Access denied" in refused.stderr
+        and "the password comes from MYSQL_PWD or ~/.my.cnf" in refused.stderr
+    )
+    assert not (tmp_path / "other.html").exists()
+
+
+def test_a_long_trials_history_fits_in_mariadb(mariadb: MariaDB) -> None:
+    """MySQL's TEXT holds 64 KiB; the study's attribute column is widened so that a history of 600 epochs
+    (about 100 KB) is stored and read back whole."""
+    storage = mariadb.url(mariadb.password)
+    study = open_study(storage, "long-history", ["val_accuracy", "flops"], sampler=None)
+    trial = study.ask()
+    history = [
+        {
+            "epoch": float(epoch),
+            "val_accuracy": 0.8206896551724138,
+            "val_loss": 0.6234567891234567,
+            "train_loss": 0.5234567891234567,
+            "epoch_seconds": 0.8812345678901234,
+            "images_per_second": 1523.3312345678901,
+        }
+        for epoch in range(1, 601)
+    ]
+    assert len(json.dumps(history)) > 65_535
+    trial.set_user_attr("history", history)
+    again = optuna.load_study(study_name="long-history", storage=storage)
+    assert again.trials[0].user_attrs["history"] == history
+    import pymysql
+
+    connection = pymysql.connect(
+        host=mariadb.host, port=mariadb.port, user=mariadb.user, password=mariadb.password, database="nas"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'nas' "
+            "AND TABLE_NAME = 'trial_user_attributes' AND COLUMN_NAME = 'value_json'"
+        )
+        assert cursor.fetchone()[0].lower() == "mediumtext"
+    connection.close()
+
+
+def test_a_history_the_database_cannot_hold_never_ends_the_search(
+    mariadb: MariaDB, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database user who may not widen the column: a warning when the study opens, and a trial whose
+    history outgrows TEXT trains on, completes, and says its history was cut short."""
+    import pymysql
+
+    from nas_resnext.search.sampling import FeasibleSampler
+    from nas_resnext.search.searcher import StudySearcher
+    from nas_resnext.space import DesignSpace
+
+    password = secrets.token_urlsafe(16)
+    admin = pymysql.connect(unix_socket=mariadb.socket, user="root")
+    with admin.cursor() as cursor:
+        cursor.execute("CREATE DATABASE narrow")
+        cursor.execute("CREATE USER 'narrow'@'127.0.0.1' IDENTIFIED BY %s", (password,))
+        cursor.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON narrow.* TO 'narrow'@'127.0.0.1'")
+    admin.commit()
+    admin.close()
+    optuna.storages.RDBStorage(
+        f"mysql+pymysql://root@localhost/narrow?unix_socket={mariadb.socket}"
+    )  # tables
+    url = f"mysql+pymysql://narrow:{password}@127.0.0.1:{mariadb.port}/narrow"
+    with caplog.at_level("WARNING"):
+        study = open_study(url, "narrow", ["val_accuracy", "flops"], sampler=None)
+    assert "widening the column to MEDIUMTEXT was refused" in caplog.text
+
+    space = DesignSpace.from_file(Path(__file__).resolve().parents[1] / "search_spaces" / "digits_demo.yaml")
+    epochs = 450  # about 74 KB of history
+    searcher = StudySearcher(
+        study,
+        FeasibleSampler(space),
+        space.objectives,
+        max_epochs=epochs,
+        total_trials=1,
+        base_config={"training": space.training.to_dict(), "dataset": "digits", "data_dir": None},
+    )
+    assert searcher.suggest("t1") is not None
+    metrics = {
+        "val_accuracy": 0.8206896551724138,
+        "val_loss": 0.6234567891234567,
+        "train_loss": 0.5234567891234567,
+        "epoch_seconds": 0.8812345678901234,
+        "images_per_second": 1523.3312345678901,
+    }
+    result: dict[str, object] = {}
+    caplog.clear()
+    for epoch in range(1, epochs + 1):
+        state = "running" if epoch < epochs else "complete"
+        result = {"state": state, "epoch": epoch, **metrics, "flops": 1e6, "latency_ms": 1.0}
+        searcher.on_trial_result("t1", result)
+    searcher.on_trial_complete("t1", result)
+    trial = optuna.load_study(study_name="narrow", storage=url).trials[0]
+    assert trial.state == TrialState.COMPLETE and trial.user_attrs["epochs"] == epochs
+    stored = trial.user_attrs["history"]
+    # every epoch up to where the column ended
+    assert 300 < len(stored) < epochs
+    assert stored == [{"epoch": float(epoch), **metrics} for epoch in range(1, len(stored) + 1)]
+    assert trial.user_attrs["history_error"].startswith(f"history from epoch {len(stored) + 1} not stored")
+    assert sum("could not be stored in the study" in r.getMessage() for r in caplog.records) == 1

@@ -26,6 +26,7 @@ seeds), otherwise every trial trains with the run's one seed.
 from __future__ import annotations
 
 import builtins
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ from nas_resnext.search.study import (
 )
 
 TrialListener = Callable[[FrozenTrial], None]
+_LOG = logging.getLogger(__name__)
 _HISTORY_KEYS = ("epoch", "val_accuracy", "val_loss", "train_loss", "epoch_seconds", "images_per_second")
 # Exceptions (by type name, as a failed result's error text starts) that are not builtin OSErrors but
 # transient all the same: torch's CUDA out of memory, on a device other trials share.
@@ -84,6 +86,7 @@ class _Running:
     last: dict[str, Any] = field(default_factory=dict)
     start_epoch: int | None = None
     node: str | None = None
+    history_refused: bool = False  # the database refused the history (warned once)
 
 
 class StudySearcher(Searcher):
@@ -239,7 +242,21 @@ class StudySearcher(Searcher):
             return
         running.history.append({k: float(result[k]) for k in _HISTORY_KEYS if k in result})
         # Stored as it arrives, so the curves of a killed search survive in study.db.
-        running.trial.set_user_attr("history", running.history)
+        try:
+            running.trial.set_user_attr("history", running.history)
+        except optuna.exceptions.StorageInternalError as error:
+            # A database that cannot hold it (a column too short): the trial goes on without its curve.
+            if not running.history_refused:
+                running.history_refused = True
+                running.trial.set_user_attr(
+                    "history_error", f"history from epoch {epoch} not stored: {error}"
+                )
+                _LOG.warning(
+                    "trial %d: its per-epoch history from epoch %d could not be stored in the study: %s",
+                    running.trial.number,
+                    epoch,
+                    error,
+                )
         running.trial.set_user_attr("epochs", epoch)
         if "latency_ms" in result:
             running.trial.set_user_attr("latency_ms", float(result["latency_ms"]))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import os
 import socket
 import threading
 import warnings
@@ -66,6 +67,7 @@ def quiet_optuna() -> Iterator[None]:
 
 # The databases Optuna's RDB storage supports, by SQLAlchemy's dialect names.
 STORAGE_DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
+MYSQL_FAMILY = ("mysql", "mariadb")
 STORAGE_URLS = (
     "an Optuna storage URL: postgresql://USER@HOST:PORT/DATABASE, mysql://USER@HOST:PORT/DATABASE or "
     "sqlite:////ABSOLUTE/PATH.db"
@@ -73,8 +75,8 @@ STORAGE_URLS = (
 # How to install the driver the plain URL of a dialect needs.
 _DRIVERS = {
     "postgresql": "pip install 'nas-resnext[postgres]'",
-    "mysql": "pip install mysqlclient (or PyMySQL, as mysql+pymysql://...)",
-    "mariadb": "pip install mysqlclient (or PyMySQL, as mariadb+pymysql://...)",
+    "mysql": "pip install 'nas-resnext[mysql]' and use mysql+pymysql://... (or pip install mysqlclient)",
+    "mariadb": "pip install 'nas-resnext[mysql]' and use mariadb+pymysql://... (or pip install mysqlclient)",
 }
 # Seconds a connection to a PostgreSQL server may take before it fails (libpq waits for the system's TCP
 # time-out otherwise, minutes for a host that drops packets).
@@ -98,6 +100,24 @@ class _CommandLinePassword(str):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_CommandLinePassword, (self.url,))
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+class _EnvironmentPassword(str):
+    """A MySQL password from the environment variable ``name`` (``MYSQL_PWD``, which MySQL's own clients
+    read), handed to the driver as a connection argument; pickled as the variable's name, never as itself."""
+
+    name: str
+
+    def __new__(cls, name: str) -> _EnvironmentPassword:
+        password = super().__new__(cls, os.environ.get(name, ""))
+        password.name = name
+        return password
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_EnvironmentPassword, (self.name,))
 
     def __repr__(self) -> str:
         return "'***'"
@@ -207,6 +227,14 @@ def _engine_options(storage_url: str) -> dict[str, Any]:
         connect["connect_timeout"] = CONNECT_TIMEOUT
     if str(storage_url) in _PASSWORDS:  # "password" is the keyword of psycopg, psycopg2, mysqlclient, PyMySQL
         connect["password"] = _CommandLinePassword(str(storage_url))
+    elif url.get_backend_name() in MYSQL_FAMILY and url.password is None:
+        # libpq reads PGPASSWORD and ~/.pgpass itself; MySQL's Python drivers read neither MYSQL_PWD nor
+        # ~/.my.cnf unless asked, so a resume (whose URL has no password) would not log in.
+        if os.environ.get("MYSQL_PWD"):
+            connect["password"] = _EnvironmentPassword("MYSQL_PWD")
+        option_file = Path("~/.my.cnf").expanduser()
+        if url.get_driver_name() in ("pymysql", "mysqldb") and option_file.is_file():
+            connect["read_default_file"] = str(option_file)
     if connect:
         options["connect_args"] = connect
     return options
@@ -243,6 +271,8 @@ def _cannot_open(url: Any, error: BaseException) -> str:
         reason += f"; install its driver: {_DRIVERS[backend]}"
     elif backend == "postgresql" and "password" in reason:
         reason += "; the password comes from PGPASSWORD or ~/.pgpass"
+    elif backend in MYSQL_FAMILY and "access denied" in reason.lower():
+        reason += "; the password comes from MYSQL_PWD or ~/.my.cnf"
     return f"a database Optuna can open (this one: {reason})"
 
 
@@ -261,6 +291,7 @@ def open_study(
     """Create or load the study ``name`` in ``storage_url``; directions follow ``objectives``. The study is
     labelled for optuna-dashboard and the optuna CLI (:func:`label_study`)."""
     storage = _rdb_storage(storage_url)
+    _widen_attribute_values(storage)
     with quiet_optuna():
         study = optuna.create_study(
             storage=storage,
@@ -271,6 +302,37 @@ def open_study(
         )
     label_study(study, objectives, description)
     return study
+
+
+def _widen_attribute_values(storage: optuna.storages.RDBStorage) -> None:
+    """On MySQL and MariaDB, make the column of trials' user attributes hold 16 MiB (MEDIUMTEXT) instead of
+    TEXT's 64 KiB, which a trial's per-epoch ``history`` (some 170 bytes an epoch) outgrows after about
+    380 epochs; PostgreSQL's and SQLite's text has no such limit. A database user not allowed to alter
+    the table gets a warning saying what that means."""
+    engine = storage.engine
+    if engine.dialect.name not in MYSQL_FAMILY:
+        return
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with engine.begin() as connection:
+            kind = connection.execute(
+                text(
+                    "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+                    "AND TABLE_NAME = 'trial_user_attributes' AND COLUMN_NAME = 'value_json'"
+                )
+            ).scalar()
+            if kind is not None and str(kind).lower() in ("text", "tinytext"):
+                connection.execute(text("ALTER TABLE trial_user_attributes MODIFY value_json MEDIUMTEXT"))
+    except SQLAlchemyError as error:
+        cause = str(getattr(error, "orig", None) or error).splitlines()[0]
+        logging.getLogger(__name__).warning(
+            "the study's database keeps a trial's user attributes in TEXT (64 KiB): the per-epoch history "
+            "of a trial longer than about 380 epochs will not be recorded in the study (widening the column "
+            "to MEDIUMTEXT was refused: %s)",
+            cause,
+        )
 
 
 def label_study(study: optuna.Study, objectives: Sequence[str], description: str = "") -> None:
