@@ -76,6 +76,18 @@ def _postgres_bin() -> Path | None:
     return versions[-1].parent if versions else None
 
 
+def _stop(server: subprocess.Popen[bytes], how: signal.Signals) -> None:
+    """Stop a database server this module started: ``how``, then a kill if it is still running 30 s on."""
+    if server.poll() is not None:
+        return
+    server.send_signal(how)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=30)
+
+
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
@@ -142,13 +154,7 @@ def postgres() -> Iterator[Postgres]:
         connection.close()
         yield Postgres(port=port, user="nas", password=password, database="nas")
     finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGINT)  # fast shutdown: ends the sessions, stops at once
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=30)
+        _stop(server, signal.SIGINT)  # PostgreSQL's fast shutdown: ends the sessions, stops at once
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -159,6 +165,20 @@ def _nas(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def _files_hold(directory: Path, text: str) -> list[str]:
     """The files under ``directory`` whose bytes contain ``text``."""
     return [str(p) for p in directory.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
+
+
+def _search_then_resume(space: str, run_dir: Path, url: str, password: str, env: dict[str, str]) -> None:
+    """A 2-trial search with its study at ``url`` (the password from ``env``), then its resume to 3 trials:
+    run.json names the database without the password, and no file of the run holds it."""
+    first = _nas("search", space, "--trials", "2", "--run-dir", str(run_dir), "--storage", url, env=env)
+    assert first.returncode == 0, first.stderr
+    assert not (run_dir / "study.db").exists()
+    recorded = json.loads((run_dir / "run.json").read_text())
+    assert recorded["study_storage"] == url and recorded["study_name"] == "tiny-run"
+    assert _files_hold(run_dir, password) == []
+    resumed = _nas("search", "--resume", str(run_dir), "--trials", "3", "--json", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sum(json.loads(resumed.stdout)["trials"].values()) == 3
 
 
 # -- URLs and their checks (no server) -------------------------------------------------------------------
@@ -278,19 +298,9 @@ def test_searches_share_a_postgresql_database_and_resume_report_and_export_from_
     space = str(tiny_space())
     env = postgres.environment()
     run_dir = tmp_path / "run"
-    # the password from the environment
-    first = _nas(
-        "search", space, "--trials", "2", "--run-dir", str(run_dir), "--storage", postgres.url(), env=env
-    )
-    assert first.returncode == 0, first.stderr
-    assert not (run_dir / "study.db").exists()
-    recorded = json.loads((run_dir / "run.json").read_text())
-    assert recorded["study_storage"] == postgres.url() and recorded["study_name"] == "tiny-run"
-    assert _files_hold(run_dir, postgres.password) == []
-
-    resumed = _nas("search", "--resume", str(run_dir), "--trials", "3", "--json", env=env)
-    assert resumed.returncode == 0, resumed.stderr
-    assert sum(json.loads(resumed.stdout)["trials"].values()) == 3
+    _search_then_resume(
+        space, run_dir, postgres.url(), postgres.password, env
+    )  # the password from PGPASSWORD
 
     # a second run of the same space in the same database, the password on the command line this time
     other = tmp_path / "run2"
@@ -439,13 +449,7 @@ def mariadb() -> Iterator[MariaDB]:
         connection.close()
         yield MariaDB(port=port, user="nas", password=password, database="nas", socket=str(socket_file))
     finally:
-        if server.poll() is None:
-            server.terminate()  # SIGTERM: a normal shutdown
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=30)
+        _stop(server, signal.SIGTERM)  # MariaDB's normal shutdown
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -453,23 +457,11 @@ def mariadb() -> Iterator[MariaDB]:
 def test_a_search_keeps_its_study_in_mariadb_and_resumes_and_reports_from_it(
     mariadb: MariaDB, tmp_path: Path, tiny_space: Callable[..., Path]
 ) -> None:
-    space = str(tiny_space())
     run_dir = tmp_path / "run"
     home = tmp_path / "home"  # no ~/.my.cnf of the machine's user
     home.mkdir()
     env = mariadb.environment(HOME=str(home))
-    first = _nas(
-        "search", space, "--trials", "2", "--run-dir", str(run_dir), "--storage", mariadb.url(), env=env
-    )
-    assert first.returncode == 0, first.stderr
-    assert not (run_dir / "study.db").exists()
-    recorded = json.loads((run_dir / "run.json").read_text())
-    assert recorded["study_storage"] == mariadb.url() and recorded["study_name"] == "tiny-run"
-    assert _files_hold(run_dir, mariadb.password) == []
-
-    resumed = _nas("search", "--resume", str(run_dir), "--trials", "3", "--json", env=env)
-    assert resumed.returncode == 0, resumed.stderr
-    assert sum(json.loads(resumed.stdout)["trials"].values()) == 3
+    _search_then_resume(str(tiny_space()), run_dir, mariadb.url(), mariadb.password, env)  # MYSQL_PWD
     study = optuna.load_study(study_name="tiny-run", storage=mariadb.url(mariadb.password))
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert len(complete) == 3
