@@ -19,7 +19,7 @@ trial takes seconds). Goals (issue figures): slot use >= 90% for the digits demo
 GPU with 4 digits trials per GPU.
 
 Besides the slot use of the whole search it prints the slot use from the first trial's start (what a longer
-search tends to once Ray and the first workers are up) and splits the slot time into what a search pays
+search tends to once Ray and the first workers are up), how long Ray's start took (``connect_ray``) and splits the slot time into what a search pays
 once (Ray's start, each worker's first trial) and what every trial pays. ``--repeats N`` runs N searches,
 each as its own process, and prints the median; ``--compare-with SRC`` runs the same searches with the
 ``nas_resnext`` of another source tree (e.g. ``git worktree add /tmp/old HEAD~3``), alternating with this
@@ -34,6 +34,7 @@ tree's in the same rounds so that a busy moment of the machine falls on both, an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -42,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +108,28 @@ def epoch_seconds(trial: FrozenTrial) -> list[float]:
     return [h.get("epoch_seconds", 0.0) for h in trial.user_attrs.get("history") or []]
 
 
+@contextlib.contextmanager
+def _timed_ray_start() -> Iterator[list[float]]:
+    """The seconds the search spends in ``connect_ray`` (starting or joining Ray) while the block runs."""
+    from nas_resnext.search import environment
+
+    spent: list[float] = []
+    original = environment.connect_ray
+
+    def timed(address: str | None) -> None:
+        began = time.perf_counter()
+        try:
+            original(address)
+        finally:
+            spent.append(time.perf_counter() - began)
+
+    environment.connect_ray = timed  # check_cluster, which connects first, looks it up when it runs
+    try:
+        yield spent
+    finally:
+        environment.connect_ray = original
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Run one search as ``args`` say and return its figures (see the module's docstring)."""
     space = load_space(args.space, args)
@@ -131,7 +155,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         )
         began = dt.datetime.now()
         started = time.perf_counter()
-        outcome = run_search(run, space, options, stream=None)
+        with _timed_ray_start() as ray_start:
+            outcome = run_search(run, space, options, stream=None)
         wall = time.perf_counter() - started
     trained = [t for t in outcome.trials if "reused_from" not in t.user_attrs and t.user_attrs.get("history")]
     timings = [t.user_attrs.get("timings", {}) for t in trained]
@@ -193,6 +218,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "trials_per_hour": len(outcome.trials) / wall * 3600,
         "trials_per_hour_from_first_start": len(outcome.trials) / (wall - first_start) * 3600,
         "before_first_asked": (first_asked - began).total_seconds() if first_asked else float("nan"),
+        "ray_start": sum(ray_start),
         "before_first_start": first_start,
         "first_trial_other": statistics.fmean(firsts) if firsts else 0.0,
         "later_trial_other": statistics.fmean(later) if later else 0.0,
@@ -226,6 +252,7 @@ def print_figures(figures: dict[str, Any], per_trial: bool) -> None:
     print(f"trials per hour: {figures['trials_per_hour']:.0f}")
     print(f"trials per hour from the first trial's start: {figures['trials_per_hour_from_first_start']:.0f}")
     print(f"before the first trial was asked for (study, Ray's start): {figures['before_first_asked']:.1f} s")
+    print(f"  of which Ray's start (connect_ray): {figures.get('ray_start', float('nan')):.1f} s")
     print(f"before the first trial began in its worker: {figures['before_first_start']:.1f} s")
     print(
         f"a worker's first trial, besides its epochs: {figures['first_trial_other']:.2f} s "
