@@ -429,10 +429,11 @@ def add_storage_argument(group: argparse._ArgumentGroup) -> None:
         metavar="URL",
         help="keep the Optuna study in this database instead of RUN/study.db, e.g. "
         "postgresql://USER@HOST:5432/DB (psycopg or psycopg2: pip install 'nas-resnext[postgres]'), "
-        "mysql://USER@HOST/DB or sqlite:////ABS/PATH.db; many runs may share one (each its own study, "
-        "named in run.json). Only when a run starts: --resume, report and export use the run's. run.json "
-        "keeps the URL without its password: give that in PGPASSWORD or ~/.pgpass (a password in the URL is "
-        "used by this start only, never stored, and must come from the environment on --resume)",
+        "mysql+pymysql://USER@HOST:3306/DB (MySQL or MariaDB: pip install 'nas-resnext[mysql]') or "
+        "sqlite:////ABS/PATH.db; many runs may share one (each its own study, named in run.json). Only when "
+        "a run starts: --resume, report and export use the run's. run.json keeps the URL without its "
+        "password: give that in PGPASSWORD or ~/.pgpass (MySQL: MYSQL_PWD or ~/.my.cnf; a password in the "
+        "URL is used by this start only, never stored, and must come from the environment on --resume)",
     )
 
 

@@ -69,7 +69,7 @@ def quiet_optuna() -> Iterator[None]:
 STORAGE_DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
 MYSQL_FAMILY = ("mysql", "mariadb")
 STORAGE_URLS = (
-    "an Optuna storage URL: postgresql://USER@HOST:PORT/DATABASE, mysql://USER@HOST:PORT/DATABASE or "
+    "an Optuna storage URL: postgresql://USER@HOST:PORT/DATABASE, mysql+pymysql://USER@HOST:PORT/DATABASE or "
     "sqlite:////ABSOLUTE/PATH.db"
 )
 # How to install the driver the plain URL of a dialect needs.
