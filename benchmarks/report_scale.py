@@ -1,6 +1,6 @@
 """Report scale: 10,000 synthetic trials -> one HTML report; prints its size and the seconds it took.
 
-Goals (issue: reports): under 12 MB and under 10 s. The trials are synthetic but shaped like a real run's
+Goals: under 12 MB and under 10 s. The trials are synthetic but shaped like a real run's
 (the trials table and per-epoch history the analysis reads), built in memory through the public API, so the
 timing covers analysis, rendering and writing.
 

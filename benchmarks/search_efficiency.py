@@ -116,7 +116,7 @@ def part_a(space: DesignSpace, root: Path, seeds: list[int], trials: int) -> Non
 # The fifo reference of each sampler under early stopping: a sampler that learns from rungs is measured
 # against the sampler it extends, run to completion.
 REFERENCE_SAMPLER = {"rung-tpe": "tpe"}
-GOALS = {  # sampler -> (mean hypervolume ratio, worst ratio, epoch share): the goals
+GOALS = {  # sampler -> (mean hypervolume ratio, worst ratio, epoch share): the goals
     "random": (0.97, 0.92, 1 / 3),
     "rung-tpe": (0.95, 0.0, 0.40),
     "tpe": (0.95, 0.0, 0.40),  # the model-based sampler's goal, for comparison

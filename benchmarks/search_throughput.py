@@ -15,16 +15,17 @@ Runs one real search (local Ray) and prints, from one run:
 
 Spaces: ``digits`` (search_spaces/digits_demo.yaml, the README's demo) and ``cifar`` (a CIFAR-shaped space
 on synthetic 32x32 RGB images: the cifar template at the widths of resnext_cifar.yaml scaled down so that a
-trial takes seconds). Goals (issue figures): slot use >= 90% for the digits demo on this CPU; >= 80% on one
+trial takes seconds). Goals: slot use >= 90% for the digits demo on this CPU; >= 80% on one
 GPU with 4 digits trials per GPU.
 
 Besides the slot use of the whole search it prints the slot use from the first trial's start (what a longer
-search tends to once Ray and the first workers are up), how long Ray's start took (``connect_ray``) and splits the slot time into what a search pays
-once (Ray's start, each worker's first trial) and what every trial pays. ``--repeats N`` runs N searches,
-each as its own process, and prints the median; ``--compare-with SRC`` runs the same searches with the
-``nas_resnext`` of another source tree (e.g. ``git worktree add /tmp/old HEAD~3``), alternating with this
-tree's in the same rounds so that a busy moment of the machine falls on both, and prints the ratios.
-``--ray-address`` searches on a Ray cluster that is already running (its start is then not the search's).
+search tends to once Ray and the first workers are up), how long Ray's start took (``connect_ray``) and splits
+the slot time into what a search pays once (Ray's start, each worker's first trial) and what every trial pays.
+``--repeats N`` runs N searches, each as its own process, and prints the median; ``--compare-with SRC`` runs
+the same searches with the ``nas_resnext`` of another source tree (e.g. ``git worktree add /tmp/old HEAD~3``),
+alternating with this tree's in the same rounds so that a busy moment of the machine falls on both, and prints
+the ratios. ``--ray-address`` searches on a Ray cluster that is already running (its start is then not the
+search's).
 
     .venv/bin/python benchmarks/search_throughput.py [--space digits|cifar] [--trials 20] [--epochs E]
         [--device cpu|cuda] [--gpus-per-trial 0.25] [--max-concurrent N] [--ray-address ADDRESS]
