@@ -227,7 +227,7 @@ def _engine_options(storage_url: str) -> dict[str, Any]:
         connect["connect_timeout"] = CONNECT_TIMEOUT
     if str(storage_url) in _PASSWORDS:  # "password" is the keyword of psycopg, psycopg2, mysqlclient, PyMySQL
         connect["password"] = _CommandLinePassword(str(storage_url))
-    elif url.get_backend_name() in MYSQL_FAMILY and url.password is None:
+    elif url.get_backend_name() in MYSQL_FAMILY and url.password is None and "password" not in url.query:
         # libpq reads PGPASSWORD and ~/.pgpass itself; MySQL's Python drivers read neither MYSQL_PWD nor
         # ~/.my.cnf unless asked, so a resume (whose URL has no password) would not log in.
         if os.environ.get("MYSQL_PWD"):
