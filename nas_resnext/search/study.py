@@ -86,38 +86,23 @@ CONNECT_TIMEOUT = 30
 _PASSWORDS: dict[str, str] = {}
 
 
-class _CommandLinePassword(str):
-    """The password of a ``--storage`` URL given on the command line, handed to the driver as a connection
-    argument. Pickled (Ray Tune keeps the searcher, and so the study's storage, in its experiment state) as
-    the URL it belongs to, never as itself."""
+class _Password(str):
+    """A password handed to the driver as a connection argument, looked up where it lives: ``("url", URL)``,
+    the password of a ``--storage`` URL given on this process's command line; ``("env", NAME)``, the
+    environment variable NAME (``MYSQL_PWD``, which MySQL's own clients read). Pickled (Ray Tune keeps the
+    searcher, and so the study's storage, in its experiment state) as where it lives, never as itself."""
 
-    url: str
+    where: tuple[str, str]
 
-    def __new__(cls, url: str) -> _CommandLinePassword:
-        password = super().__new__(cls, _PASSWORDS.get(url, ""))
-        password.url = url
+    def __new__(cls, where: tuple[str, str]) -> _Password:
+        kind, key = where
+        value = _PASSWORDS.get(key, "") if kind == "url" else os.environ.get(key, "")
+        password = super().__new__(cls, value)
+        password.where = where
         return password
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_CommandLinePassword, (self.url,))
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-
-class _EnvironmentPassword(str):
-    """A MySQL password from the environment variable ``name`` (``MYSQL_PWD``, which MySQL's own clients
-    read), handed to the driver as a connection argument; pickled as the variable's name, never as itself."""
-
-    name: str
-
-    def __new__(cls, name: str) -> _EnvironmentPassword:
-        password = super().__new__(cls, os.environ.get(name, ""))
-        password.name = name
-        return password
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_EnvironmentPassword, (self.name,))
+        return (_Password, (self.where,))
 
     def __repr__(self) -> str:
         return "'***'"
@@ -226,12 +211,12 @@ def _engine_options(storage_url: str) -> dict[str, Any]:
     if libpq and "connect_timeout" not in url.query:
         connect["connect_timeout"] = CONNECT_TIMEOUT
     if str(storage_url) in _PASSWORDS:  # "password" is the keyword of psycopg, psycopg2, mysqlclient, PyMySQL
-        connect["password"] = _CommandLinePassword(str(storage_url))
+        connect["password"] = _Password(("url", str(storage_url)))
     elif url.get_backend_name() in MYSQL_FAMILY and url.password is None and "password" not in url.query:
         # libpq reads PGPASSWORD and ~/.pgpass itself; MySQL's Python drivers read neither MYSQL_PWD nor
         # ~/.my.cnf unless asked, so a resume (whose URL has no password) would not log in.
         if os.environ.get("MYSQL_PWD"):
-            connect["password"] = _EnvironmentPassword("MYSQL_PWD")
+            connect["password"] = _Password(("env", "MYSQL_PWD"))
         option_file = Path("~/.my.cnf").expanduser()
         if url.get_driver_name() in ("pymysql", "mysqldb") and option_file.is_file():
             connect["read_default_file"] = str(option_file)
